@@ -1,0 +1,377 @@
+"""The check machinery shared by every assignment.
+
+A *test* (one per nbgrader test cell, e.g. ``mse_loss`` in cell ``test_mse_loss``) is a function
+``test(student, ctx)`` that draws inputs from ``ctx.rng``, asks the student's code for outputs
+through ``student.call(name, *args)`` / ``student.run(driver, *args)``, computes the PyTorch
+reference in *this* process and compares with :func:`expect_close`, raising :class:`CheckFailure`
+with a diagnosis a student can act on. It is written once and serves
+
+* the notebook's visible and hidden test cells (``check("mse_loss")``: :class:`LocalStudent`,
+  the student's code in the same kernel),
+* pytest (the solution and the mistake catalog, also through :class:`LocalStudent`),
+* the instructor grader (a student object whose ``run`` executes the *driver* in an isolated
+  process and returns plain arrays).
+
+Drivers are module-level functions ``driver(namespace, *args)`` that run next to the student's
+code, call it, and return plain data only (see :func:`to_plain`): that is all that ever crosses
+from the student's side to the grader's.
+"""
+from __future__ import annotations
+
+import copy
+import inspect
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+
+class CheckFailure(AssertionError):
+    """A check failed. The message is the diagnosis, written for the student."""
+
+    def _render_traceback_(self):  # IPython shows this instead of a traceback
+        return [f"\u2718 {line}" if i == 0 else f"  {line}" for i, line in enumerate(str(self).splitlines())]
+
+
+# --------------------------------------------------------------------------------------------
+# The student's side: drivers and plain values
+# --------------------------------------------------------------------------------------------
+class Opaque:
+    """Stands for a value that is not plain data (an object, a tensor, a function...)."""
+
+    def __init__(self, type_name: str):
+        self.type_name = type_name
+
+    def __repr__(self):
+        return f"<{self.type_name}>"
+
+    def __eq__(self, other):
+        return isinstance(other, Opaque) and other.type_name == self.type_name
+
+
+def to_plain(obj, _depth: int = 0):
+    """Student output as plain data: numpy arrays (copied), Python scalars, str, None, and
+    lists/tuples/dicts of those. Anything else becomes :class:`Opaque` naming its type.
+    A torch tensor becomes Opaque('torch.Tensor') (numpy answers must return numpy)."""
+    if _depth > 8:
+        return Opaque("deeply nested value")
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, np.generic):
+        return obj.item() if obj.dtype.kind in "biuf" else Opaque(type(obj).__name__)
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind not in "biuf":
+            return Opaque(f"ndarray of dtype {obj.dtype}")
+        return np.array(obj, copy=True)
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_plain(o, _depth + 1) for o in obj)
+    if isinstance(obj, dict):
+        return {str(k): to_plain(v, _depth + 1) for k, v in obj.items()}
+    mod = type(obj).__module__ or ""
+    return Opaque(f"{mod}.{type(obj).__name__}" if mod not in ("builtins", "") else type(obj).__name__)
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(np.array_equal(a, b)) and np.asarray(a).dtype == np.asarray(b).dtype
+    except Exception:  # noqa: BLE001 - a student object that can't be compared counts as changed
+        return False
+
+
+def _student_frame_summary(exc: BaseException) -> str:
+    """The last traceback line that is in the student's code (not in this package)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not os.path.abspath(f.filename).startswith(here)]
+    if not frames:
+        return ""
+    f = frames[-1]
+    return f"line {f.lineno} in {f.name}" + (f": {f.line.strip()}" if f.line else "")
+
+
+def execute(driver: Callable, namespace: dict, args: tuple) -> dict:
+    """Run ``driver(namespace, *args)`` and report its outcome as plain data (never raises)."""
+    t0 = time.perf_counter()
+    try:
+        value = to_plain(driver(namespace, *args))
+        return {"value": value, "error": None, "seconds": time.perf_counter() - t0}
+    except BaseException as exc:  # noqa: BLE001 - the student's exception is a result, not our crash
+        if isinstance(exc, KeyboardInterrupt) and not namespace.get("__autograde_isolated__"):
+            raise
+        return {
+            "value": None,
+            "error": {"type": type(exc).__name__, "message": str(exc)[:2000], "where": _student_frame_summary(exc)},
+            "seconds": time.perf_counter() - t0,
+        }
+
+
+class MissingName(NameError):
+    pass
+
+
+def graded(namespace: dict, name: str):
+    if name not in namespace:
+        raise MissingName(name)
+    return namespace[name]
+
+
+def call_function(namespace: dict, name: str, *args):
+    """Driver: call the student's function ``name`` on copies of ``args``.
+
+    Returns ``{"out": <plain output>, "mutated": [index of each argument it changed]}``."""
+    fn = graded(namespace, name)
+    given = copy.deepcopy(args)
+    out = fn(*given)
+    mutated = [i for i, (a, g) in enumerate(zip(args, given)) if isinstance(a, np.ndarray) and not _same(a, g)]
+    return {"out": out, "mutated": mutated}
+
+
+# --------------------------------------------------------------------------------------------
+# The grader's side
+# --------------------------------------------------------------------------------------------
+class Student:
+    """The student's code, seen from a check. Subclasses say where it runs (``_execute``)."""
+
+    where = "this process"
+
+    def _execute(self, driver: Callable, args: tuple) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def run(self, driver: Callable, *args, what: str | None = None):
+        """Run a driver next to the student's code; return its plain result or raise the
+        student's error as a :class:`CheckFailure` with a diagnosis."""
+        outcome = self._execute(driver, args)
+        err = outcome["error"]
+        if err is not None:
+            raise CheckFailure(describe_error(err, what or getattr(driver, "__name__", "your code")))
+        return outcome["value"]
+
+    def call(self, name: str, *args, argnames: tuple[str, ...] = ()):
+        """Call the student's function ``name`` on copies of ``args``; return its output.
+        Fails if the function raised or changed one of its inputs in place."""
+        res = self.run(call_function, name, *args, what=name)
+        if res["mutated"]:
+            names = [argnames[i] if i < len(argnames) else f"argument {i + 1}" for i in res["mutated"]]
+            raise CheckFailure(
+                f"{name} changed its input {', '.join(names)} in place. A loss function must not modify "
+                f"its arguments: compute on a copy (e.g. `d = pred - target`, not `pred -= target`)."
+            )
+        return res["out"]
+
+
+class LocalStudent(Student):
+    """Student code living in a namespace of this process (the notebook kernel, or pytest)."""
+
+    where = "this process"
+
+    def __init__(self, namespace: dict):
+        self.namespace = namespace
+
+    def _execute(self, driver, args):
+        return execute(driver, self.namespace, args)
+
+
+def describe_error(err: dict, what: str) -> str:
+    kind, msg, where = err["type"], err["message"], err.get("where") or ""
+    at = f" ({where})" if where else ""
+    if kind == "MissingName":
+        return f"`{msg}` is not defined. Run the cell that defines it, and keep the name `{msg}` exactly."
+    if kind == "NotImplementedError":
+        return f"{what} is not implemented yet: it still raises NotImplementedError{at}. Replace the `raise` with your code."
+    return f"{what} raised {kind}: {msg}{at}"
+
+
+@dataclass
+class Context:
+    """What a test may use besides the student: the seeded generator, the reference device,
+    and whether to run the hidden cases."""
+
+    seed: int
+    hidden: bool = False
+    rng: np.random.Generator = field(init=False)
+    cases: int = 0
+
+    def __post_init__(self):
+        self.rng = np.random.default_rng(self.seed)
+
+    @property
+    def device(self) -> str:
+        from .device import reference_device
+
+        return reference_device()
+
+
+# --------------------------------------------------------------------------------------------
+# Comparing with the reference
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Tol:
+    """A tolerance and the reason for it (the reason is shown when a check fails)."""
+
+    rtol: float
+    atol: float
+    why: str
+
+
+# float64: a correct numpy answer differs from the float64 torch reference by summation order
+# only (~1e-15 relative); 1e-7 leaves room for any correct formula and is far below every
+# catalogued mistake (all off by >= 1e-3 relative on the drawn inputs).
+FLOAT64 = Tol(1e-7, 1e-9, "float64 inputs: a correct answer matches to ~1e-15; we allow 1e-7 relative")
+# float32: the answer may be computed in float32 (eps 1.2e-7) with sums over up to ~1e4 terms.
+FLOAT32 = Tol(1e-4, 1e-5, "float32 inputs: float32 rounding over the sums allows ~1e-4 relative")
+
+
+def tol_for(*arrays) -> Tol:
+    return FLOAT32 if any(np.asarray(a).dtype == np.float32 for a in arrays) else FLOAT64
+
+
+def _close(got: np.ndarray, want: np.ndarray, tol: Tol) -> bool:
+    return got.shape == want.shape and bool(np.allclose(got, want, rtol=tol.rtol, atol=tol.atol, equal_nan=False))
+
+
+def as_numeric(got, what: str, scalar: bool = False) -> np.ndarray:
+    """The student's output as a float64 array, or a CheckFailure that says what came back."""
+    if got is None:
+        raise CheckFailure(f"{what} returned None. Did you forget the `return` statement?")
+    if isinstance(got, Opaque):
+        hint = " Numpy exercises must return numpy values, not tensors." if "torch" in got.type_name else ""
+        raise CheckFailure(f"{what} returned a {got.type_name}; expected {'a float' if scalar else 'a numpy array'}.{hint}")
+    if isinstance(got, (list, tuple, dict, str)):
+        raise CheckFailure(f"{what} returned a {type(got).__name__}; expected {'a float' if scalar else 'a numpy array'}.")
+    arr = np.asarray(got, dtype=np.float64)
+    if scalar and arr.shape != ():
+        raise CheckFailure(
+            f"{what} returned an array of shape {arr.shape}; expected one number (a float). "
+            "Did you forget to average over the batch?"
+        )
+    return arr
+
+
+def expect_close(got, want, *, what: str, tol: Tol, diagnoses: dict[str, Any] | None = None,
+                 case: str = "", scalar: bool = False) -> None:
+    """Fail unless ``got`` matches ``want`` within ``tol``.
+
+    ``diagnoses`` maps a message to what a known mistake would have produced on the same
+    inputs (an array) or to a predicate ``f(got) -> bool``; the first that matches the student's
+    output names the mistake. Otherwise the message reports the largest error and where."""
+    want = np.asarray(want, dtype=np.float64)
+    in_case = f" on {case}" if case else ""
+    got = as_numeric(got, what, scalar=scalar)
+    if _close(got, want, tol):
+        return
+    for message, model in (diagnoses or {}).items():
+        if callable(model):
+            hit = bool(model(got))
+        else:
+            m = np.asarray(model, dtype=np.float64)
+            hit = m.shape == got.shape and np.all(np.isfinite(m)) and _close(got, m, Tol(1e-5, 1e-8, ""))
+        if hit:
+            raise CheckFailure(f"{what} is wrong{in_case}: {message}")
+    if got.shape != want.shape:
+        raise CheckFailure(f"{what} has shape {got.shape}{in_case}; expected {want.shape}.")
+    if not np.all(np.isfinite(got)) and np.all(np.isfinite(want)):
+        raise CheckFailure(f"{what} contains inf or nan{in_case}, where PyTorch gives finite values. "
+                           "Something overflows: look for exp() of a large number or a division by zero.")
+    err = np.abs(got - want)
+    i = np.unravel_index(int(np.argmax(err)), err.shape) if err.ndim else ()
+    ratio = _constant_ratio(got, want)
+    hint = f" Your values are {ratio:.4g} times the reference everywhere: a wrong scale factor?" if ratio else ""
+    at = f" at index {tuple(int(k) for k in i)}" if i else ""
+    raise CheckFailure(
+        f"{what} does not match PyTorch{in_case}: largest difference {float(err[i]):.3g}{at} "
+        f"(yours {float(got[i]):.6g}, expected {float(want[i]):.6g}; tolerance rtol={tol.rtol:g}, atol={tol.atol:g}: {tol.why}).{hint}"
+    )
+
+
+def _constant_ratio(got: np.ndarray, want: np.ndarray) -> float | None:
+    mask = np.abs(want) > 1e-8
+    if got.shape != want.shape or mask.sum() < 1:
+        return None
+    r = got[mask] / want[mask]
+    if np.all(np.isfinite(r)) and np.ptp(r) <= 1e-6 * max(1.0, abs(float(r.mean()))) and abs(r.mean() - 1) > 1e-6:
+        return float(r.mean())
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Tests and their registry
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Test:
+    """One graded test: nbgrader cell ``test_<id>``; its points live in the solution notebook."""
+
+    id: str
+    fn: Callable[[Student, Context], None]
+    functions: tuple[str, ...]  # the graded names it calls
+    framework: str = "numpy"  # "numpy": no deep-learning framework; "torch": no built-in normalization
+    doc: str = ""
+
+    @property
+    def cell_id(self) -> str:
+        return f"test_{self.id}"
+
+
+class Registry(dict):
+    """``id -> Test`` for one assignment, filled by the :meth:`test` decorator."""
+
+    def test(self, id: str, *, functions: tuple[str, ...] | None = None, framework: str = "numpy"):
+        def deco(fn):
+            self[id] = Test(id, fn, tuple(functions or (id,)), framework, inspect.getdoc(fn) or "")
+            return fn
+
+        return deco
+
+
+@dataclass
+class Verdict:
+    test: str
+    passed: bool
+    message: str
+    seed: int
+    cases: int
+    seconds: float
+
+
+def run_test(test: Test, student: Student, seed: int, hidden: bool = False) -> Verdict:
+    """Run one test; a CheckFailure becomes a failed verdict with its diagnosis."""
+    ctx = Context(seed=seed, hidden=hidden)
+    t0 = time.perf_counter()
+    try:
+        test.fn(student, ctx)
+        ok, msg = True, ""
+    except CheckFailure as exc:
+        ok, msg = False, str(exc)
+    return Verdict(test.id, ok, msg, seed, ctx.cases, time.perf_counter() - t0)
+
+
+def fresh_seed() -> int:
+    return int.from_bytes(os.urandom(4), "little") % 10**9
+
+
+def make_check(tests: Registry, assignment: str):
+    """The ``check(test_id)`` function the notebooks import from ``autograde.<assignment>``."""
+
+    def check(test_id: str, namespace: dict | None = None, *, hidden: bool = False, seed: int | None = None):
+        """Check one of your functions against PyTorch on fresh random inputs.
+
+        ``check("mse_loss")`` runs the visible cases on the functions defined in your notebook.
+        A failure raises with a diagnosis; ``seed=`` repeats a run exactly."""
+        if test_id not in tests:
+            raise ValueError(f"unknown test {test_id!r} for {assignment}; known: {', '.join(tests)}")
+        if namespace is None:  # the caller's globals: the notebook's namespace
+            namespace = sys._getframe(1).f_globals
+        s = fresh_seed() if seed is None else int(seed)
+        v = run_test(tests[test_id], LocalStudent(namespace), s, hidden=hidden)
+        from .device import reference_device
+
+        where = f"PyTorch on {reference_device()}, float64; seed {s}"
+        if not v.passed:
+            raise CheckFailure(f"{v.message}\n({where}; repeat with check({test_id!r}, seed={s}))")
+        label = "hidden cases" if hidden else f"{v.cases} cases"
+        print(f"\u2714 {test_id}: {label} passed ({where})")
+
+    check.tests = tests
+    return check

@@ -1,0 +1,76 @@
+"""Reading notebooks: which cells are the student's code and which are tests.
+
+A cell is a *test cell* when nbgrader marks it graded and not a solution (``grade: true,
+solution: false``). Everything else that is code is the student's: answers, helpers, experiments.
+Graded functions are then found by name in the namespace the student's cells build, wherever
+the student put them.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import nbformat
+
+
+class InvalidNotebook(Exception):
+    """The file is not a readable notebook (corrupt JSON, wrong format)."""
+
+
+def read(path: str | Path) -> nbformat.NotebookNode:
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception as exc:  # noqa: BLE001 - any parse failure means the same thing here
+        raise InvalidNotebook(f"{Path(path).name}: not a readable notebook ({type(exc).__name__}: {str(exc)[:200]})") from None
+    if not isinstance(nb.get("cells"), list):
+        raise InvalidNotebook(f"{Path(path).name}: not a readable notebook (no cells)")
+    return nb
+
+
+def is_test_cell(cell) -> bool:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def grading_cells(nb) -> dict[str, dict]:
+    """grade_id -> nbgrader metadata of each test cell (points included)."""
+    return {c.metadata["nbgrader"]["grade_id"]: dict(c.metadata["nbgrader"]) for c in nb.cells if is_test_cell(c)}
+
+
+def to_python(source: str) -> str:
+    """Cell source as plain Python: IPython magics and shell escapes become comments."""
+    lines = []
+    for line in source.splitlines():
+        stripped = line.lstrip()
+        lines.append(("# " + line) if stripped.startswith(("%", "!")) else line)
+    return "\n".join(lines)
+
+
+def student_cells(nb) -> list[tuple[int, str]]:
+    """(cell index, Python source) of every code cell that is not a test cell."""
+    out = []
+    for i, cell in enumerate(nb.cells):
+        if cell.get("cell_type") == "code" and not is_test_cell(cell):
+            out.append((i, to_python(cell.source if isinstance(cell.source, str) else "".join(cell.source))))
+    return out
+
+
+def exec_cells(cells: list[tuple[int, str]], namespace: dict | None = None, filename: str = "notebook") -> tuple[dict, list[str]]:
+    """Execute cells in order like a kernel would; a failing cell is reported and skipped.
+    Returns (namespace, [error line per failed cell])."""
+    ns = {"__name__": "__main__"} if namespace is None else namespace
+    errors = []
+    for i, src in cells:
+        try:
+            code = compile(ast.parse(src, filename=f"<{filename} cell {i}>"), f"<{filename} cell {i}>", "exec")
+            exec(code, ns)  # noqa: S102 - this is the point: run the student's cell
+        except Exception as exc:  # noqa: BLE001 - a broken cell costs what it defines, not the run
+            errors.append(f"cell {i}: {type(exc).__name__}: {str(exc)[:200]}")
+    return ns, errors
+
+
+def namespace_of(path: str | Path) -> dict:
+    """Run a notebook's student cells in this process and return the namespace (tests, pytest)."""
+    nb = read(path)
+    ns, _ = exec_cells(student_cells(nb), filename=Path(path).name)
+    return ns

@@ -1,0 +1,52 @@
+"""Where things live in the course repository (the design card's layout)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = ROOT / "solutions"
+EXERCISES = ROOT / "exercises"
+
+
+def assignments() -> list[str]:
+    """Assignment names: the folders of solutions/ that hold a notebook."""
+    if not SOLUTIONS.is_dir():
+        return []
+    return sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+
+class UsageError(Exception):
+    """Bad input from the command line: reported as one line, exit status 2."""
+
+
+def require_assignment(name: str) -> str:
+    known = assignments()
+    if name not in known:
+        raise UsageError(f"unknown assignment {name!r}; known: {', '.join(known) or 'none'}")
+    return name
+
+
+def put_venv_on_path() -> None:
+    """nbgrader shells out to `alembic` and `jupyter`: make this interpreter's scripts findable
+    even when the venv is not activated (`.venv/bin/python -m autograde ...`)."""
+    import os
+    import sys
+
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+def load_tests(name: str):
+    """The test registry of an assignment: ``autograde.<name>.checks.TESTS``."""
+    import importlib
+
+    return importlib.import_module(f"autograde.{require_assignment(name)}.checks").TESTS
+
+
+def solution_notebooks(name: str) -> list[Path]:
+    return sorted((SOLUTIONS / name).glob("*.ipynb"))
+
+
+def exercise_notebooks(name: str) -> list[Path]:
+    return sorted((EXERCISES / name).glob("*.ipynb"))
