@@ -37,6 +37,11 @@ class CheckFailure(AssertionError):
         return [f"\u2718 {line}" if i == 0 else f"  {line}" for i, line in enumerate(str(self).splitlines())]
 
 
+class Forbidden(CheckFailure):
+    """The answer uses what the exercise forbids (a framework in a numpy exercise, a built-in
+    normalization in the torch one). The grader flags the submission ``forbidden``."""
+
+
 # --------------------------------------------------------------------------------------------
 # The student's side: drivers and plain values
 # --------------------------------------------------------------------------------------------
@@ -146,6 +151,8 @@ class Student:
         outcome = self._execute(driver, args)
         err = outcome["error"]
         if err is not None:
+            if err["type"] == "Forbidden":  # raised by a driver's own detection, not by the student
+                raise Forbidden(err["message"])
             raise CheckFailure(describe_error(err, what or getattr(driver, "__name__", "your code")))
         return outcome["value"]
 
@@ -333,6 +340,7 @@ class Verdict:
     seed: int
     cases: int
     seconds: float
+    flag: str = ""  # "forbidden" when the test failed because of forbidden use
 
 
 def run_test(test: Test, student: Student, seed: int, hidden: bool = False) -> Verdict:
@@ -341,10 +349,10 @@ def run_test(test: Test, student: Student, seed: int, hidden: bool = False) -> V
     t0 = time.perf_counter()
     try:
         test.fn(student, ctx)
-        ok, msg = True, ""
+        ok, msg, flag = True, "", ""
     except CheckFailure as exc:
-        ok, msg = False, str(exc)
-    return Verdict(test.id, ok, msg, seed, ctx.cases, time.perf_counter() - t0)
+        ok, msg, flag = False, str(exc), "forbidden" if isinstance(exc, Forbidden) else ""
+    return Verdict(test.id, ok, msg, seed, ctx.cases, time.perf_counter() - t0, flag)
 
 
 def fresh_seed() -> int:
