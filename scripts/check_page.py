@@ -32,8 +32,10 @@ def main() -> int:
         if d.is_dir() and not d.name.startswith((".", "_build")):
             shutil.copytree(d, work / "book" / d.name, dirs_exist_ok=True)
     shutil.copy(page, work / "book" / page.name)
+    # a references page, so that {cite} roles resolve as they do in the whole book
+    (work / "book" / "references.md").write_text("# References\n\n```{bibliography}\n```\n")
     (work / "_toc.yml").write_text(
-        f"format: jb-book\nroot: book/{page.stem}\n"
+        f"format: jb-book\nroot: book/{page.stem}\nchapters:\n  - file: book/references\n"
     )
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb), "build", str(work), "-W", "-n", "--keep-going"]
