@@ -1,0 +1,1 @@
+"""Benchmarks (not timed tests): `python -m bench {book,bn,grading,gpu}`; figures go to bench/results/."""
