@@ -31,7 +31,7 @@ def _autograde(tmp: Path, assignment: str) -> dict[str, tuple[float, float]]:
     common = [f"--CourseDirectory.root={tmp}", f"--CourseDirectory.db_url={db}", "--log-level=ERROR"]
     env = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(tmp), "MPLBACKEND": "Agg"}
     for step in (["generate_assignment", assignment, "--force"], ["autograde", assignment, "--force"]):
-        r = subprocess.run([str(BIN / "nbgrader"), *step, *common], capture_output=True, text=True, env=env, timeout=600)
+        r = subprocess.run([str(BIN / "nbgrader"), *step, *common], capture_output=True, text=True, env=env, cwd=tmp, timeout=600)
         assert r.returncode == 0, r.stdout + r.stderr
     out = {}
     with Gradebook(db) as gb:
