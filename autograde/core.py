@@ -18,6 +18,7 @@ from the student's side to the grader's.
 """
 from __future__ import annotations
 
+import contextvars
 import copy
 import inspect
 import os
@@ -97,11 +98,32 @@ def _student_frame_summary(exc: BaseException) -> str:
     return f"line {f.lineno} in {f.name}" + (f": {f.line.strip()}" if f.line else "")
 
 
+def subject(driver: Callable, args: tuple) -> str:
+    """The student's function or class a driver exercises, to name it in a message: the driver's
+    first argument when that is a name (``call_function(ns, "mse_loss", ...)``), else the
+    driver's ``subject`` attribute."""
+    if args and isinstance(args[0], str) and args[0].isidentifier():
+        return args[0]
+    return getattr(driver, "subject", "your code")
+
+
 def execute(driver: Callable, namespace: dict, args: tuple) -> dict:
-    """Run ``driver(namespace, *args)`` and report its outcome as plain data (never raises)."""
+    """Run ``driver(namespace, *args)`` and report its outcome as plain data (never raises).
+
+    While a test runs under a framework policy (:func:`framework_policy`, set by :func:`run_test`
+    from ``Test.framework``), the driver runs under :class:`FrameworkGuard`: a numpy answer that
+    calls into torch (or another deep-learning framework), or a torch answer that calls a built-in
+    normalization, ends in a ``Forbidden`` error, whatever the student's code did with exceptions."""
     t0 = time.perf_counter()
     try:
-        value = to_plain(driver(namespace, *args))
+        policy = _POLICY.get()
+        if policy:
+            with FrameworkGuard(policy) as guard:
+                raw = driver(namespace, *args)
+            guard.verdict(subject(driver, args))
+        else:
+            raw = driver(namespace, *args)
+        value = to_plain(raw)
         return {"value": value, "error": None, "seconds": time.perf_counter() - t0}
     except BaseException as exc:  # noqa: BLE001 - the student's exception is a result, not our crash
         if isinstance(exc, KeyboardInterrupt) and not namespace.get("__autograde_isolated__"):
@@ -111,6 +133,173 @@ def execute(driver: Callable, namespace: dict, args: tuple) -> dict:
             "error": {"type": type(exc).__name__, "message": str(exc)[:2000], "where": _student_frame_summary(exc)},
             "seconds": time.perf_counter() - t0,
         }
+
+
+# --------------------------------------------------------------------------------------------
+# Framework use: detected while the student's code runs (the same in a notebook and in the grader)
+# --------------------------------------------------------------------------------------------
+#: Deep-learning frameworks a numpy answer must not reach (top-level package names).
+FRAMEWORKS = ("torch", "torchvision", "torchaudio", "functorch", "tensorflow", "keras", "jax", "jaxlib",
+              "flax", "mxnet", "paddle", "mindspore", "theano", "chainer", "cupy")
+#: Built-in normalizations a from-scratch torch answer must not call (functions and ATen ops).
+NORMALIZATIONS = frozenset({
+    "batch_norm", "native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
+    "_batch_norm_impl_index", "cudnn_batch_norm", "miopen_batch_norm", "batch_norm_elemt", "batch_norm_stats",
+    "layer_norm", "native_layer_norm", "instance_norm", "group_norm", "native_group_norm", "rms_norm",
+})
+_NORM_MODULE_FILES = ("batchnorm.py", "normalization.py", "instancenorm.py")
+
+_POLICY: contextvars.ContextVar[str] = contextvars.ContextVar("autograde_framework_policy", default="")
+
+
+class framework_policy:
+    """``with framework_policy("numpy"):`` makes :func:`execute` guard the drivers it runs.
+    "numpy": no deep-learning framework; "torch": no built-in normalization; "": no guard."""
+
+    def __init__(self, policy: str | None):
+        self.policy = policy or ""
+
+    def __enter__(self):
+        self._token = _POLICY.set(self.policy)
+        return self
+
+    def __exit__(self, *exc):
+        _POLICY.reset(self._token)
+        return False
+
+
+def current_policy() -> str:
+    """The framework policy of the test now running ("" outside a test)."""
+    return _POLICY.get()
+
+
+def _framework_dirs() -> tuple[str, ...]:
+    import importlib.util
+
+    dirs = []
+    for name in FRAMEWORKS:
+        mod = sys.modules.get(name)
+        locations = list(getattr(mod, "__path__", []) or []) if mod is not None else []
+        if not locations:
+            try:
+                spec = importlib.util.find_spec(name)
+            except (ImportError, ValueError):
+                spec = None
+            locations = list(spec.submodule_search_locations or []) if spec is not None else []
+        dirs += [os.path.join(os.path.realpath(d), "") for d in locations]
+    return tuple(dirs)
+
+
+_FRAMEWORK_DIRS: tuple[str, ...] | None = None
+_AUDIT_INSTALLED = False
+_ACTIVE_GUARDS: list = []
+
+
+def _audit(event: str, args) -> None:  # an audit hook cannot be removed: it watches the guard's hooks
+    if _ACTIVE_GUARDS and event in ("sys.setprofile", "sys.settrace") and not _ACTIVE_GUARDS[-1]._own_call:
+        _ACTIVE_GUARDS[-1].evasion.append(f"it called {event}()")
+
+
+def _module_of_c(arg) -> str:
+    mod = getattr(arg, "__module__", None)
+    if isinstance(mod, str) and mod:
+        return mod
+    owner = getattr(arg, "__self__", None)
+    if owner is None:
+        return ""
+    if type(owner).__name__ == "module":
+        return getattr(owner, "__name__", "") or ""
+    return getattr(type(owner), "__module__", "") or ""
+
+
+class FrameworkGuard:
+    """A profile hook (``sys.setprofile`` and ``threading.setprofile``) that records calls into a
+    framework ("numpy" policy) or into a built-in normalization ("torch" policy) while the
+    student's code runs; :meth:`verdict` raises :class:`Forbidden` afterwards, so the student's
+    code cannot catch it. An unused import is not a call and is not penalized."""
+
+    def __init__(self, policy: str):
+        global _FRAMEWORK_DIRS, _AUDIT_INSTALLED
+        self.policy = policy
+        self.hits: list[str] = []
+        self.evasion: list[str] = []
+        self._own_call = False
+        self._fn = self._hook  # one bound method, so that `sys.getprofile() is self._fn` holds
+        if _FRAMEWORK_DIRS is None:
+            _FRAMEWORK_DIRS = _framework_dirs()
+        self.dirs = _FRAMEWORK_DIRS
+        if not _AUDIT_INSTALLED:
+            sys.addaudithook(_audit)
+            _AUDIT_INSTALLED = True
+
+    def _is_framework(self, mod: str) -> bool:
+        return mod.split(".", 1)[0] in FRAMEWORKS
+
+    def _hook(self, frame, event, arg):
+        if len(self.hits) > 3:
+            return
+        if event == "c_call":
+            mod = _module_of_c(arg)
+            if not mod or not self._is_framework(mod):
+                return
+            name = getattr(arg, "__name__", "?")
+            if self.policy == "numpy":
+                self.hits.append(f"{mod}.{name}")
+            elif name in NORMALIZATIONS:
+                self.hits.append(f"{mod}.{name}")
+        elif event == "call":
+            filename = frame.f_code.co_filename
+            if not filename.startswith(self.dirs):
+                return
+            name = frame.f_code.co_name
+            if self.policy == "numpy":
+                self.hits.append(f"{frame.f_globals.get('__name__', filename)}.{name}")
+            elif name in NORMALIZATIONS or (name == "forward" and filename.endswith(_NORM_MODULE_FILES)):
+                self.hits.append(f"{frame.f_globals.get('__name__', filename)}.{name}")
+
+    def __enter__(self):
+        import threading
+
+        self._own_call = True
+        self._old = sys.getprofile()
+        self._old_threading = getattr(threading, "_profile_hook", None)
+        threading.setprofile(self._fn)
+        sys.setprofile(self._fn)
+        self._own_call = False
+        _ACTIVE_GUARDS.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        import threading
+
+        if sys.getprofile() is not self._fn:
+            self.evasion.append("the profile hook was replaced")
+        self._own_call = True
+        sys.setprofile(self._old)
+        threading.setprofile(self._old_threading)
+        self._own_call = False
+        if _ACTIVE_GUARDS and _ACTIVE_GUARDS[-1] is self:
+            _ACTIVE_GUARDS.pop()
+        return False
+
+    def verdict(self, what: str) -> None:
+        if self.evasion:
+            raise Forbidden(
+                f"{what} switched off the grader's framework detection ({'; '.join(dict.fromkeys(self.evasion))}). "
+                f"Answers must not touch sys.setprofile/sys.settrace. This test earns no points."
+            )
+        if not self.hits:
+            return
+        seen = ", ".join(dict.fromkeys(self.hits[:3]))
+        if self.policy == "numpy":
+            raise Forbidden(
+                f"{what} uses a deep-learning framework ({seen} ran during the call). This is a numpy exercise: "
+                f"compute with numpy, not tensors or torch functions. This test earns no points."
+            )
+        raise Forbidden(
+            f"{what} calls a built-in normalization ({seen}). Compute the normalization yourself from "
+            f"tensor operations (mean, var, sqrt...). This test earns no points."
+        )
 
 
 class MissingName(NameError):
@@ -348,7 +537,8 @@ def run_test(test: Test, student: Student, seed: int, hidden: bool = False) -> V
     ctx = Context(seed=seed, hidden=hidden)
     t0 = time.perf_counter()
     try:
-        test.fn(student, ctx)
+        with framework_policy(test.framework):
+            test.fn(student, ctx)
         ok, msg, flag = True, "", ""
     except CheckFailure as exc:
         ok, msg, flag = False, str(exc), "forbidden" if isinstance(exc, Forbidden) else ""

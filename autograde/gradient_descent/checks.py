@@ -1,0 +1,607 @@
+"""Checks for `gradient_descent`: minibatch_indices, the SGD class (against torch.optim.SGD) and the
+training loop (against a torch autograd + torch.optim.SGD loop on the same batches).
+
+Every case is a fresh random draw from the test's seeded generator, and the visible cases already
+hold the inputs that expose the usual mistakes: n not a multiple of batch_size (the short last
+batch), two epochs from one generator (reshuffling), batch_size 1 and n; several parameter arrays,
+two of the same shape (a momentum buffer shared across parameters), dampening with and without
+momentum, gradient arrays refilled in place between steps as PyTorch refills ``p.grad`` (a
+momentum buffer that is the gradient array itself), 7 steps per trajectory (the first, undampened
+momentum step and the later ones).
+
+SGD is run on the student's side by :func:`drivers.sgd_steps`, which keeps the arrays it put in
+``params`` and reports their values after every step, whether the list's elements were replaced
+and whether the gradients it passed were changed. ``train`` gets a reference optimizer and the
+reference batching, so that it is graded on the loop alone.
+
+The ``diagnoses`` are what known mistakes compute on the same inputs (:func:`simulate`, numpy);
+when the student's whole trajectory matches one, the failure names that mistake.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..core import FLOAT64, CheckFailure, Opaque, Registry, expect_close
+from . import drivers
+from . import reference as ref
+
+TESTS = Registry()
+
+STEPS = 7  # per visible trajectory: the first (undampened) momentum step and six more
+MODEL_TOL = (1e-6, 1e-9)  # a mistake's trajectory "matches" within this (float64, a few steps)
+
+
+# ---------------------------------------------------------------------------------------------
+# minibatch_indices
+# ---------------------------------------------------------------------------------------------
+def batch_cases(ctx):
+    """(description, n, batch_size, calls); the seed of the generator is drawn per case."""
+    r = ctx.rng
+    b = int(r.integers(3, 8))
+    n = int(r.integers(4, 8)) * b + int(r.integers(1, b - 1))  # remainder <= b - 2: not a near-equal split
+    yield f"n = {n}, batch_size = {b} (the last batch has {n % b}), two epochs from one rng", n, b, 2
+    n = int(r.integers(5, 12))
+    yield f"batch_size = 1 (stochastic gradient descent), n = {n}, two epochs", n, 1, 2
+    n = int(r.integers(6, 15))
+    yield f"batch_size = n = {n} (full-batch gradient descent: one batch, still shuffled), two epochs", n, n, 2
+    b = int(r.integers(2, 6))
+    n = int(r.integers(3, 7)) * b
+    yield f"n = {n}, a multiple of batch_size = {b}, three epochs", n, b, 3
+    if ctx.hidden:
+        yield "n = 1000, batch_size = 64, three epochs", 1000, 64, 3
+        yield "n = 1, batch_size = 1", 1, 1, 2
+        n = int(r.integers(10, 30))
+        yield f"batch_size = n - 1 = {n - 1} (a last batch of one)", n, n - 1, 2
+
+
+def _choice_batches(n, b, seed, calls):
+    """What ``rng.choice(n, n, replace=False)`` cut into chunks would give (a different draw)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(calls):
+        p = rng.choice(n, n, replace=False)
+        out.append([p[i:i + b] for i in range(0, n, b)])
+    return out
+
+
+def _check_structure(batches, n, b, case, call):
+    """A list of 1-D integer arrays whose concatenation is a permutation of range(n), in chunks of b."""
+    at = f"{case} (call {call})"
+    if isinstance(batches, Opaque):
+        hint = (" Return a list, not a generator: build it with a list comprehension."
+                if "generator" in batches.type_name else "")
+        raise CheckFailure(f"minibatch_indices returned a {batches.type_name} on {at}; expected a list of index "
+                           f"arrays.{hint}")
+    if not isinstance(batches, list):
+        raise CheckFailure(f"minibatch_indices returned a {type(batches).__name__} on {at}; expected a list of index "
+                           "arrays, one per batch.")
+    for k, idx in enumerate(batches):
+        if not isinstance(idx, np.ndarray):
+            raise CheckFailure(f"batch {k} is a {type(idx).__name__ if not isinstance(idx, Opaque) else idx.type_name} on "
+                               f"{at}; each batch must be a numpy array of indices (a slice of the permutation).")
+        if idx.dtype.kind not in "iu" or idx.ndim != 1:
+            raise CheckFailure(f"batch {k} has dtype {idx.dtype} and shape {idx.shape} on {at}; each batch must be a "
+                               "1-D array of integer indices.")
+    flat = np.concatenate(batches) if batches else np.zeros(0, dtype=np.int64)
+    sizes = [len(idx) for idx in batches]
+    want_sizes = [min(b, n - i) for i in range(0, n, b)]
+    if not np.array_equal(np.sort(flat), np.arange(n)):
+        if n % b and sizes == want_sizes[:-1] and len(np.unique(flat)) == len(flat) and np.all((flat >= 0) & (flat < n)):
+            raise CheckFailure(f"minibatch_indices is wrong on {at}: you drop the last, shorter batch. When batch_size "
+                               f"does not divide n, the epoch ends with a batch of n % batch_size = {n % b} indices, so "
+                               "that every example is seen once per epoch.")
+        values, counts = np.unique(flat, return_counts=True)
+        what = []
+        if np.any(counts > 1):
+            what.append(f"{int(np.sum(counts > 1))} indices appear more than once")
+        missing = np.setdiff1d(np.arange(n), flat)
+        if len(missing):
+            what.append(f"{len(missing)} of 0..{n - 1} are missing")
+        if np.any((values < 0) | (values >= n)):
+            what.append("some are outside 0..n-1")
+        raise CheckFailure(f"minibatch_indices is wrong on {at}: every index 0..n-1 must appear exactly once per epoch; "
+                           f"in yours {', '.join(what)}. Sample without replacement: cut rng.permutation(n).")
+    if sizes != want_sizes:
+        split = len(sizes) > 1 and max(sizes) - min(sizes) <= 1
+        hint = (" np.array_split makes near-equal pieces; slice perm[i:i + batch_size] instead." if split else "")
+        raise CheckFailure(f"minibatch_indices is wrong on {at}: the batches must hold batch_size = {b} indices each, "
+                           f"only the last one fewer: sizes {_short(want_sizes)}; yours have sizes {_short(sizes)}.{hint}")
+    return flat
+
+
+def _short(xs, k=8):
+    return "[" + ", ".join(map(str, xs[:k])) + (", ...]" if len(xs) > k else "]")
+
+
+@TESTS.test("minibatch_indices")
+def minibatch_indices(student, ctx):
+    """One epoch is rng.permutation(n) cut in order into chunks of batch_size (the last shorter);
+    consecutive calls with one rng draw consecutive permutations (reshuffling)."""
+    for case, n, b, calls in batch_cases(ctx):
+        ctx.cases += 1
+        seed = int(ctx.rng.integers(2**31))
+        got = run(student, drivers.minibatch_calls, n, b, seed, calls, what="minibatch_indices", case=case)
+        want = ref.epoch_batches(n, b, seed, calls)
+        flats = [_check_structure(g["batches"], n, b, case, k + 1) for k, g in enumerate(got)]
+        wflats = [np.concatenate(w) for w in want]
+        if all(np.array_equal(f, w) for f, w in zip(flats, wflats)):
+            continue
+        for k, (f, w) in enumerate(zip(flats, wflats)):
+            if np.array_equal(f, np.arange(n)) and not np.array_equal(w, f):
+                raise CheckFailure(f"minibatch_indices is wrong on {case} (call {k + 1}): you sort/do not shuffle the "
+                                   "indices (they come out as 0, 1, ..., n-1). Cut rng.permutation(n) in order, so every "
+                                   "epoch visits the examples in a new random order.")
+        same = all(np.array_equal(f, flats[0]) for f in flats)
+        if calls > 1 and same and not all(np.array_equal(w, wflats[0]) for w in wflats):
+            raise CheckFailure(f"minibatch_indices is wrong on {case}: you reuse one permutation for every epoch (two "
+                               "calls with the same rng returned the same batches). Draw a fresh rng.permutation(n) on "
+                               "every call: do not cache it, and do not make a new generator from a fixed seed.")
+        for k, (g, f, w) in enumerate(zip(got, flats, wflats)):
+            if np.array_equal(f, w):
+                continue
+            at = f"{case} (call {k + 1})"
+            if not g["rng_used"]:
+                raise CheckFailure(f"minibatch_indices is wrong on {at}: your permutation does not come from the rng "
+                                   "argument (its state did not move). Use rng.permutation(n), not np.random.permutation "
+                                   "(numpy's global generator) or a generator of your own.")
+            wb = want[k]
+            if all(np.array_equal(np.sort(x), y) for x, y in zip(g["batches"], [np.sort(z) for z in wb])):
+                raise CheckFailure(f"minibatch_indices is wrong on {at}: you sort the indices within each batch. Keep "
+                                   "the permutation's order: batch k is perm[k * batch_size:(k + 1) * batch_size].")
+            choice = _choice_batches(n, b, seed, calls)[k]
+            if np.array_equal(f, np.concatenate(choice)):
+                raise CheckFailure(f"minibatch_indices is wrong on {at}: rng.choice(n, n, replace=False) is a different "
+                                   "draw from rng.permutation(n); the exercise (and the grader) use rng.permutation(n).")
+            raise CheckFailure(f"minibatch_indices is wrong on {at}: the batches are not rng.permutation(n) cut in order "
+                               f"(expected batch 0 = {_short(list(wb[0]))}, yours {_short(list(g['batches'][0]))}). Draw "
+                               "exactly one rng.permutation(n) per call and take batch k = perm[k*B:(k+1)*B].")
+
+
+# ---------------------------------------------------------------------------------------------
+# SGD: inputs and what known mistakes compute
+# ---------------------------------------------------------------------------------------------
+def _shapes(r, big=False):
+    """Three parameter arrays: a weight matrix, a bias and a second matrix of the first's shape."""
+    d, k = (int(r.integers(10, 30)), int(r.integers(5, 15))) if big else (int(r.integers(2, 6)), int(r.integers(2, 5)))
+    return [(d, k), (k,), (d, k)]
+
+
+def sgd_case(r, desc, hyper, steps=STEPS, reuse=False, big=False, shapes=None):
+    shapes = shapes or _shapes(r, big)
+    params = [r.normal(size=s) for s in shapes]
+    grads = [[r.normal(size=s) for s in shapes] for _ in range(steps)]
+    return {"desc": f"{desc}: SGD(params, {_show(hyper)}), params of shapes {shapes}, {steps} steps", "params": params,
+            "grads": grads, "hyper": hyper, "reuse": reuse}
+
+
+def _show(hyper: dict) -> str:
+    """Keyword arguments as they would be written: lr=0.123, nesterov=True."""
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in hyper.items())
+
+
+def _lr(r):
+    return float(r.uniform(0.05, 0.3))
+
+
+def _mu(r):
+    """momentum in [0.75, 0.95]: far from every dampening drawn below and from 1 - dampening."""
+    return float(r.uniform(0.75, 0.95))
+
+
+def _tau(r):
+    return float(r.uniform(0.3, 0.6))
+
+
+def _wd(r):
+    return float(r.uniform(0.05, 0.3))
+
+
+def simulate(params, grads, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
+             mistake: str = "", reuse: bool = False):
+    """numpy SGD as torch.optim.SGD defines it, or with one known ``mistake``. [step][i] arrays."""
+    ps = [np.array(p, dtype=np.float64) for p in params]
+    bufs: list = [None] * len(ps)
+    shared = None
+    out = []
+    for t, gs in enumerate(grads):
+        for i, (p, g) in enumerate(zip(ps, gs)):
+            g = np.asarray(g, dtype=np.float64)
+            wd = 0.0 if mistake == "wd_ignored" else weight_decay
+            if mistake == "wd_double":
+                d = g + 2 * wd * p
+            elif mistake == "wd_sign":
+                d = g - wd * p
+            elif mistake in ("wd_after", "wd_no_lr"):
+                d = g
+            else:
+                d = g + wd * p
+            if mistake == "damp_no_momentum" and not momentum:
+                d = (1 - dampening) * d
+            mu = 0.0 if mistake == "no_momentum" else momentum
+            if mu:
+                b = shared if mistake == "shared" else bufs[i]
+                if mistake == "ema":
+                    b = mu * (0.0 if b is None else b) + (1 - mu) * d
+                elif b is None:
+                    b = (1 - dampening) * d if mistake == "damp_first" else d.copy()
+                else:
+                    if mistake == "alias" and reuse and t == 1:
+                        b = d  # the array given at step 1 now holds step 2's gradient
+                    b = mu * b + (dampening if mistake == "tau_weight" else 1 - dampening) * d
+                if mistake == "shared":
+                    shared = b
+                else:
+                    bufs[i] = b
+                if nesterov and mistake == "nesterov_one_plus":
+                    d = (1 + mu) * b
+                elif nesterov and mistake != "nesterov_plain":
+                    d = d + mu * b
+                else:
+                    d = b
+            if mistake == "wd_after":
+                d = d + weight_decay * p
+            if mistake == "wd_no_lr":
+                p -= weight_decay * p
+            p += lr * d if mistake == "ascent" else -lr * d
+        out.append([p.copy() for p in ps])
+    return out
+
+
+DAMP_FIRST = ("the first momentum step must not be dampened: PyTorch sets b_1 = g (a copy of the first gradient), and "
+              "only from the second step on b_t = μ b_(t-1) + (1 - τ) g_t. (A buffer that starts at zero dampens the "
+              "first step.)")
+TAU_WEIGHT = "dampening applied with the wrong weight (τ instead of 1 - τ): b_t = μ b_(t-1) + (1 - dampening) g_t."
+EMA = ("you use the moving-average form b = μ b + (1 - μ) g. torch.optim.SGD's buffer is b_t = μ b_(t-1) + (1 - τ) g_t "
+       "with the dampening τ (0 by default), starting at b_1 = g.")
+NO_MOMENTUM = ("momentum is ignored: your steps are plain SGD steps. With momentum μ > 0 the step is θ ← θ - lr·b_t, "
+               "b_t = μ b_(t-1) + (1 - τ) g_t, b_1 = g.")
+SHARED = ("momentum buffer shared across parameters: each parameter needs its own momentum buffer, of its own shape "
+          "(keep a list of buffers, one per array in params; beware `[np.zeros(s)] * k`, which repeats ONE array).")
+ALIAS = ("your momentum buffer is the gradient array itself (b_1 = g without a copy): the caller refills its gradient "
+         "arrays before each step (as PyTorch refills p.grad), so your buffer changed with them. Store a copy: "
+         "b = g.copy().")
+NESTEROV_PLAIN = "Nesterov uses g + μ·b, not b: with nesterov=True the step is θ ← θ - lr (g_t + μ b_t)."
+NESTEROV_ONE_PLUS = "Nesterov uses g + μ·b, not (1 + μ)·b: with nesterov=True the step is θ ← θ - lr (g_t + μ b_t)."
+WD_IGNORED = "weight_decay is ignored: add λθ to the gradient first, g ← g + λθ."
+WD_AFTER = ("weight decay must be added to the gradient before momentum: g ← g + λθ first, then b_t = μ b_(t-1) + "
+            "(1 - τ) g. You add λθ to the step after the buffer (decoupled weight decay, as in AdamW, is not "
+            "torch.optim.SGD's).")
+WD_DOUBLE = "your weight-decay term is 2λθ; torch.optim.SGD adds λθ to the gradient (the gradient of (λ/2)·‖θ‖²)."
+WD_SIGN = "the weight-decay term has the wrong sign: g ← g + λθ (it pulls the parameters towards zero)."
+WD_NO_LR = ("you shrink the parameters by (1 - λ) directly; weight decay is added to the gradient, g ← g + λθ, so the "
+            "learning rate multiplies it too.")
+DAMP_NO_MOMENTUM = ("dampening only acts on the momentum buffer: with momentum = 0 PyTorch ignores it, and the step "
+                    "is θ ← θ - lr·g.")
+ASCENT = "you step up the gradient: gradient descent subtracts, θ ← θ - lr·g."
+REBIND = ("your update rebinds the array instead of changing it in place: `params[i] = params[i] - lr * g` puts a NEW "
+          "array in the list, so the arrays the caller holds (the model's weights) never change. Update in place: "
+          "`p -= lr * d` (or `p[...] = ...`).")
+NOT_IN_PLACE = ("the parameter array you were given did not change: your update rebinds the array instead of changing "
+                "it in place (`p = p - lr * g` makes a new array and binds the local name to it; so does updating "
+                "copies made in __init__). torch.optim.SGD changes the parameters themselves: write `p -= lr * d`.")
+GRADS_CHANGED = ("step changed the gradient arrays it was given (e.g. `g += weight_decay * p`, or a momentum buffer "
+                 "that is the gradient array itself, updated in place). torch.optim.SGD leaves p.grad as it is: compute "
+                 "on new arrays, `d = g + weight_decay * p`.")
+BUFFER_IS_GRAD = ("step changed a gradient array passed at an EARLIER step: your momentum buffer is the gradient array "
+                  "itself (b_1 = g without a copy), and updating it in place changes the caller's gradient. Store a "
+                  "copy on the first step: b = g.copy() (torch clones it).")
+
+
+def sgd_mistakes(case) -> dict:
+    """message -> mistake name, for the mistakes that make a difference on this case."""
+    h = case["hyper"]
+    mu, tau = h.get("momentum", 0.0), h.get("dampening", 0.0)
+    wd, nest = h.get("weight_decay", 0.0), h.get("nesterov", False)
+    m = {ASCENT: "ascent"}
+    if tau and not mu:
+        m[DAMP_NO_MOMENTUM] = "damp_no_momentum"
+    if mu:
+        m[NO_MOMENTUM] = "no_momentum"
+        m[SHARED] = "shared"
+        m[EMA] = "ema"
+        m[TAU_WEIGHT] = "tau_weight"  # with τ = 0 the mistake drops the gradient: b_t = μ b_(t-1)
+        if tau:
+            m[DAMP_FIRST] = "damp_first"
+        if case["reuse"] and not wd:
+            m[ALIAS] = "alias"
+    if nest:
+        m[NESTEROV_PLAIN] = "nesterov_plain"
+        m[NESTEROV_ONE_PLUS] = "nesterov_one_plus"
+    if wd:
+        m[WD_IGNORED] = "wd_ignored"
+        m[WD_DOUBLE] = "wd_double"
+        m[WD_SIGN] = "wd_sign"
+        m[WD_NO_LR] = "wd_no_lr"
+        if mu:
+            m[WD_AFTER] = "wd_after"
+    return m
+
+
+def run(student, driver, *args, what: str, case: str = "", broadcast_hint: str = ""):
+    """student.run, with failures that name the student's code (not the driver) and the case."""
+    try:
+        return student.run(driver, *args, what=what)
+    except CheckFailure as exc:  # Forbidden too: keep the type, the grader flags it
+        msg = str(exc).replace(driver.__name__, what, 1)
+        if case:
+            msg += f"\nOn {case}."
+        if broadcast_hint and "broadcast" in msg:
+            msg += f" Hint: {broadcast_hint}"
+        raise type(exc)(msg) from None
+
+
+def _all_close(got, want, rtol, atol) -> bool:
+    return all(g.shape == w.shape and np.allclose(g, w, rtol=rtol, atol=atol) for gs, ws in zip(got, want)
+               for g, w in zip(gs, ws))
+
+
+def check_sgd_case(student, case):
+    """Run the student's SGD on one case and compare its trajectory with torch.optim.SGD's."""
+    hint = SHARED if case["hyper"].get("momentum") else ""
+    res = run(student, drivers.sgd_steps, case["params"], case["grads"], case["hyper"], case["reuse"], what="SGD",
+              case=case["desc"], broadcast_hint=hint)
+    want = ref.sgd_trajectory(case["params"], case["grads"], **case["hyper"])
+    got = res["trajectory"]
+    for t in range(len(got)):
+        if res["earlier_changed"][t]:
+            raise CheckFailure(f"SGD is wrong on {case['desc']}, step {t + 1}: {BUFFER_IS_GRAD}")
+        if res["grads_changed"][t]:
+            raise CheckFailure(f"SGD is wrong on {case['desc']}, step {t + 1}: {GRADS_CHANGED}")
+    if _all_close(got, want, FLOAT64.rtol, FLOAT64.atol):
+        return
+    t, i = next((t, i) for t in range(len(want)) for i in range(len(want[t]))
+                if not np.allclose(got[t][i], want[t][i], rtol=FLOAT64.rtol, atol=FLOAT64.atol))
+    where = f"{case['desc']}; params[{i}] after step {t + 1}"
+    before = case["params"][i] if t == 0 else got[t - 1][i]
+    if res["replaced"][t][i]:
+        raise CheckFailure(f"SGD is wrong on {where}: {REBIND}")
+    if np.array_equal(got[t][i], before):
+        raise CheckFailure(f"SGD is wrong on {where}: {NOT_IN_PLACE}")
+    for message, mistake in sgd_mistakes(case).items():
+        try:
+            model = simulate(case["params"], case["grads"], **case["hyper"], mistake=mistake, reuse=case["reuse"])
+        except ValueError:  # a shared buffer cannot even broadcast across these shapes
+            continue
+        if _all_close(got, model, *MODEL_TOL):
+            raise CheckFailure(f"SGD is wrong on {where} (and the other steps): {message}")
+    expect_close(got[t][i], want[t][i], what=f"params[{i}] after step {t + 1}", tol=FLOAT64, case=case["desc"])
+
+
+def _run_sgd_cases(student, ctx, cases):
+    for case in cases:
+        ctx.cases += 1
+        check_sgd_case(student, case)
+
+
+# ---------------------------------------------------------------------------------------------
+# SGD tests
+# ---------------------------------------------------------------------------------------------
+@TESTS.test("sgd_plain", functions=("SGD",))
+def sgd_plain(student, ctx):
+    """SGD without momentum: θ ← θ - lr·g, in place, as torch.optim.SGD (dampening is ignored
+    without momentum)."""
+    r = ctx.rng
+    cases = [sgd_case(r, "plain SGD", {"lr": _lr(r)}),
+             sgd_case(r, "dampening without momentum (PyTorch ignores it)", {"lr": _lr(r), "dampening": _tau(r)})]
+    if ctx.hidden:
+        cases += [sgd_case(r, "lr = 1, larger arrays", {"lr": 1.0}, steps=10, big=True),
+                  sgd_case(r, "a single scalar-like parameter", {"lr": _lr(r)}, shapes=[(1,)])]
+    _run_sgd_cases(student, ctx, cases)
+
+
+@TESTS.test("sgd_momentum", functions=("SGD",))
+def sgd_momentum(student, ctx):
+    """Momentum (b_1 = g, b_t = μ b_(t-1) + (1 - τ) g_t, θ ← θ - lr·b_t), with and without
+    dampening, one buffer per parameter, gradient arrays refilled between steps."""
+    r = ctx.rng
+    cases = [sgd_case(r, "momentum", {"lr": _lr(r), "momentum": _mu(r)}),
+             sgd_case(r, "momentum with dampening", {"lr": _lr(r), "momentum": _mu(r), "dampening": _tau(r)}),
+             sgd_case(r, "momentum, the same gradient arrays refilled before every step (as PyTorch refills p.grad)",
+                      {"lr": _lr(r), "momentum": _mu(r)}, reuse=True)]
+    if ctx.hidden:
+        cases += [sgd_case(r, "momentum 0.99 with dampening 0.9, larger arrays",
+                           {"lr": 0.05, "momentum": 0.99, "dampening": 0.9}, steps=10, big=True),
+                  sgd_case(r, "dampening = 1 (after the first step the buffer only decays)",
+                           {"lr": _lr(r), "momentum": _mu(r), "dampening": 1.0}),
+                  sgd_case(r, "momentum with dampening, gradient arrays refilled",
+                           {"lr": _lr(r), "momentum": _mu(r), "dampening": _tau(r)}, reuse=True)]
+    _run_sgd_cases(student, ctx, cases)
+
+
+@TESTS.test("sgd_nesterov", functions=("SGD",))
+def sgd_nesterov(student, ctx):
+    """Nesterov momentum as torch.optim.SGD: θ ← θ - lr (g_t + μ b_t)."""
+    r = ctx.rng
+    cases = [sgd_case(r, "Nesterov momentum", {"lr": _lr(r), "momentum": _mu(r), "nesterov": True}),
+             sgd_case(r, "Nesterov momentum, gradient arrays refilled", {"lr": _lr(r), "momentum": _mu(r),
+                                                                          "nesterov": True}, reuse=True)]
+    if ctx.hidden:
+        cases += [sgd_case(r, "Nesterov momentum 0.99, larger arrays", {"lr": 0.05, "momentum": 0.99, "nesterov": True},
+                           steps=10, big=True),
+                  sgd_case(r, "Nesterov momentum with weight decay",
+                           {"lr": _lr(r), "momentum": _mu(r), "weight_decay": _wd(r), "nesterov": True})]
+    _run_sgd_cases(student, ctx, cases)
+
+
+@TESTS.test("sgd_weight_decay", functions=("SGD",))
+def sgd_weight_decay(student, ctx):
+    """Weight decay as torch.optim.SGD: g ← g + λθ before momentum, alone and with momentum."""
+    r = ctx.rng
+    cases = [sgd_case(r, "weight decay", {"lr": _lr(r), "weight_decay": _wd(r)}),
+             sgd_case(r, "weight decay with momentum", {"lr": _lr(r), "momentum": _mu(r), "weight_decay": _wd(r)}),
+             sgd_case(r, "weight decay with momentum and dampening", {"lr": _lr(r), "momentum": _mu(r),
+                                                                      "dampening": _tau(r), "weight_decay": _wd(r)})]
+    if ctx.hidden:
+        cases += [sgd_case(r, "weight decay with Nesterov momentum",
+                           {"lr": _lr(r), "momentum": _mu(r), "weight_decay": _wd(r), "nesterov": True}),
+                  sgd_case(r, "weight decay with momentum, gradient arrays refilled",
+                           {"lr": _lr(r), "momentum": _mu(r), "weight_decay": _wd(r)}, reuse=True),
+                  sgd_case(r, "weight decay 1e-4, larger arrays", {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4},
+                           steps=10, big=True)]
+    _run_sgd_cases(student, ctx, cases)
+
+
+@TESTS.test("sgd_arguments", functions=("SGD",))
+def sgd_arguments(student, ctx):
+    """Like torch.optim.SGD, SGD(..., nesterov=True) raises ValueError unless momentum > 0 and
+    dampening == 0."""
+    r = ctx.rng
+    lr, mu, tau = _lr(r), _mu(r), _tau(r)
+    hypers = [{"lr": lr, "nesterov": True}, {"lr": lr, "momentum": mu, "dampening": tau, "nesterov": True},
+              {"lr": lr, "momentum": mu, "nesterov": True}, {"lr": lr, "momentum": mu, "dampening": tau}]
+    wants = ["ValueError", "ValueError", None, None]
+    ctx.cases += len(hypers)
+    got = run(student, drivers.sgd_construct, hypers, what="SGD")
+    for hyper, g, w in zip(hypers, got, wants):
+        call = f"SGD([p], {_show(hyper)})"
+        if w and g != w:
+            raise CheckFailure(f"{call} must raise ValueError, as torch.optim.SGD does (Nesterov momentum requires a "
+                               f"momentum > 0 and zero dampening); yours {'raised ' + g if g else 'raised nothing'}.")
+        if not w and g:
+            raise CheckFailure(f"{call} raised {g}; these arguments are valid.")
+
+
+# ---------------------------------------------------------------------------------------------
+# train
+# ---------------------------------------------------------------------------------------------
+def train_cases(ctx):
+    """{"desc", "model", "params", "X", "y", "hyper", "batch_size", "epochs", "seed"}."""
+    r = ctx.rng
+
+    def case(desc, model, n, d, k, b, epochs, hyper):
+        X = r.normal(size=(n, d))
+        y = r.normal(size=(n, k)) if model == "least_squares" else r.integers(0, k, size=n)
+        params = [0.5 * r.normal(size=(d, k)), 0.5 * r.normal(size=k)]
+        return {"desc": f"{desc}: {model}, N = {n}, D = {d}, batch_size = {b}, {epochs} epochs, SGD({_show(hyper)})",
+                "model": model, "params": params, "X": X, "y": y, "hyper": hyper, "batch_size": b, "epochs": epochs,
+                "seed": int(r.integers(2**31))}
+
+    b = int(r.integers(4, 8))
+    n = int(r.integers(4, 7)) * b + int(r.integers(1, b))
+    yield case("mini-batches, the last one shorter", "least_squares", n, int(r.integers(3, 6)), int(r.integers(1, 3)),
+               b, 3, {"lr": 0.05})
+    yield case("batch_size = 1 (SGD)", "least_squares", int(r.integers(6, 10)), 3, 2, 1, 2, {"lr": 0.05, "momentum": 0.9})
+    n = int(r.integers(10, 20))
+    yield case("batch_size = N (full batch)", "softmax_regression", n, 4, 3, n, 4, {"lr": 0.5})
+    if ctx.hidden:
+        yield case("softmax regression", "softmax_regression", int(r.integers(60, 100)), 6, 5, 16, 3,
+                   {"lr": 0.2, "momentum": 0.9, "weight_decay": 1e-3, "nesterov": True})
+        yield case("momentum with dampening and weight decay", "least_squares", 50, 4, 2, 7, 2,
+                   {"lr": 0.05, "momentum": 0.5, "dampening": 0.3, "weight_decay": 0.01})
+
+
+def _epoch_split(calls, nb, epochs):
+    return [calls[e * nb:(e + 1) * nb] for e in range(epochs)]
+
+
+def _check_calls(got, case, batches):
+    """loss_and_grad got one call per batch of minibatch_indices(len(X), batch_size, rng), each epoch."""
+    n, b, epochs = len(case["X"]), case["batch_size"], case["epochs"]
+    nb, total = math.ceil(n / b), math.ceil(n / b) * epochs
+    calls = got["calls"]
+    at = case["desc"]
+    if not calls:
+        raise CheckFailure(f"train is wrong on {at}: it never calls loss_and_grad.")
+    if b < n and any(len(c) == n for c in calls):
+        raise CheckFailure(f"train is wrong on {at}: you pass the whole data set to loss_and_grad, not the batch: call "
+                           "loss_and_grad(params, X[idx], y[idx]) for each batch idx.")
+    if any(np.any(c < 0) for c in calls):
+        raise CheckFailure(f"train is wrong on {at}: loss_and_grad got rows that are not rows of X (changed, reshaped or "
+                           "a single row): pass X[idx], with idx the batch's index array.")
+    if not all(got["y_ok"]):
+        raise CheckFailure(f"train is wrong on {at}: the targets you pass to loss_and_grad are not the batch's targets: "
+                           "use y[idx] with the same idx as X[idx].")
+    if not all(got["same_params"]):
+        raise CheckFailure(f"train is wrong on {at}: call loss_and_grad with the params list you were given (the "
+                           "optimizer updates those very arrays in place), not a copy.")
+    want = [idx for epoch in batches for idx in epoch]
+    if len(calls) == len(want) and all(np.array_equal(c, w) for c, w in zip(calls, want)):
+        return
+    if len(calls) == total and epochs > 1:
+        split = _epoch_split(calls, nb, epochs)
+        if all(len(e) == len(split[0]) and all(np.array_equal(c, d) for c, d in zip(e, split[0])) for e in split[1:]):
+            raise CheckFailure(f"train is wrong on {at}: train calls minibatch_indices once for all epochs, so every "
+                               "epoch reuses the first epoch's batches. Call minibatch_indices(len(X), batch_size, rng) "
+                               "at the start of every epoch, so the data is reshuffled.")
+    if n % b and len(calls) == (n // b) * epochs:
+        raise CheckFailure(f"train is wrong on {at}: you drop the last, shorter batch of each epoch ({n % b} examples): "
+                           "loop over every batch that minibatch_indices returns.")
+    if len(calls) == 2 * total:
+        raise CheckFailure(f"train is wrong on {at}: you call loss_and_grad twice per batch. Call it once per batch, "
+                           "`loss, grads = loss_and_grad(params, X[idx], y[idx])`, step with grads, record that loss.")
+    if len(calls) != total:
+        raise CheckFailure(f"train is wrong on {at}: loss_and_grad was called {len(calls)} times; expected one call per "
+                           f"batch, ceil(N / batch_size) · epochs = {nb} · {epochs} = {total}.")
+    k = next(k for k, (c, w) in enumerate(zip(calls, want)) if not np.array_equal(c, w))
+    raise CheckFailure(f"train is wrong on {at}: epoch {k // nb + 1}, batch {k % nb} is not the batch of "
+                       f"minibatch_indices(len(X), batch_size, rng) (expected indices {_short(list(want[k]))}, got "
+                       f"{_short(list(calls[k]))}). Use the rng you were given (not a new generator) and call "
+                       "minibatch_indices exactly once per epoch.")
+
+
+def _losses_array(losses, case) -> np.ndarray:
+    """What train returned as a float array, or a CheckFailure saying what came back instead."""
+    at = case["desc"]
+    if isinstance(losses, np.ndarray) and losses.ndim == 1:
+        losses = list(losses)
+    if not isinstance(losses, (list, tuple)):
+        kind = losses.type_name if isinstance(losses, Opaque) else type(losses).__name__
+        hint = " Return a list, not a generator (no `yield`)." if "generator" in kind else ""
+        raise CheckFailure(f"train returned {'None (no return statement?)' if losses is None else 'a ' + kind} on "
+                           f"{at}; expected a list of floats, the loss of every update.{hint}")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) or (isinstance(v, np.ndarray) and v.size == 1)
+               for v in losses):
+        raise CheckFailure(f"train returned a list whose items are not numbers on {at}; expected the float loss of every "
+                           "update.")
+    return np.array([float(np.asarray(v).ravel()[0]) if isinstance(v, np.ndarray) else float(v) for v in losses])
+
+
+def _check_losses(got, want, case, nb):
+    at = case["desc"]
+    total, epochs = len(want), case["epochs"]
+    per_epoch = want.reshape(epochs, nb) if nb * epochs == total else None
+    if len(got) != total:
+        if per_epoch is not None and len(got) == epochs:
+            if np.allclose(got, per_epoch.mean(axis=1), rtol=1e-6):
+                raise CheckFailure(f"train is wrong on {at}: train returns the mean loss per epoch instead of every "
+                                   f"update. Return the list of the losses of all {total} updates, in order.")
+            if np.allclose(got, per_epoch[:, -1], rtol=1e-6):
+                raise CheckFailure(f"train is wrong on {at}: train returns one loss per epoch (the last batch's) instead "
+                                   f"of every update. Return the losses of all {total} updates, in order.")
+        raise CheckFailure(f"train returned {len(got)} losses on {at}; expected {total}, the loss of every update "
+                           f"(ceil(N / batch_size) · epochs).")
+    expect_close(got, want, what="the losses train returns", tol=FLOAT64, case=at, diagnoses={
+        "you record the running mean of the losses; record each update's loss as loss_and_grad returns it.":
+            np.cumsum(want) / np.arange(1, total + 1),
+    })
+
+
+@TESTS.test("train", functions=("train",))
+def train(student, ctx):
+    """train equals a torch autograd + torch.optim.SGD loop on the batches of minibatch_indices
+    (rng.permutation per epoch): the same rows in every call of loss_and_grad, one optimizer step per
+    batch, the loss of every update returned, the same final parameters."""
+    for case in train_cases(ctx):
+        ctx.cases += 1
+        n, b, epochs = len(case["X"]), case["batch_size"], case["epochs"]
+        nb = math.ceil(n / b)
+        got = run(student, drivers.train_run, case["model"], case["params"], case["X"], case["y"], case["hyper"], b,
+                  epochs, case["seed"], what="train", case=case["desc"])
+        want = ref.train(case["model"], case["params"], case["X"], case["y"], case["hyper"], b, epochs, case["seed"])
+        losses = _losses_array(got["losses"], case)
+        _check_calls(got, case, ref.epoch_batches(n, b, case["seed"], epochs))
+        if got["steps"] != nb * epochs:
+            if got["steps"] == 0:
+                raise CheckFailure(f"train is wrong on {case['desc']}: it never calls optimizer.step(grads). Update the "
+                                   "parameters with the optimizer you are given, once per batch.")
+            raise CheckFailure(f"train is wrong on {case['desc']}: optimizer.step was called {got['steps']} times; "
+                               f"expected once per batch, {nb * epochs}.")
+        if got["foreign_grads"]:
+            raise CheckFailure(f"train is wrong on {case['desc']}: optimizer.step did not get the gradients that "
+                               "loss_and_grad had just returned. Pass them as they are, optimizer.step(grads): the "
+                               "optimizer applies the learning rate.")
+        _check_losses(losses, want["losses"], case, nb)
+        for i, (g, w) in enumerate(zip(got["final"], want["final"])):
+            expect_close(g, w, what=f"params[{i}] after train", tol=FLOAT64, case=case["desc"])

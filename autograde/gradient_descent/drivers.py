@@ -1,0 +1,218 @@
+"""Drivers for `gradient_descent`: they run next to the student's code and return plain data only.
+
+Each driver builds what the student's code needs from plain arguments (a seeded generator,
+copies of the parameter arrays, a reference optimizer, a numpy loss), calls it, and reports what
+happened: the values, and also the facts the checks diagnose from (was a parameter array updated
+in place or replaced in the list? did the rng advance? which rows reached loss_and_grad?).
+
+Also here, because the student's ``train`` must be able to call them in the student's process:
+the numpy losses :func:`least_squares` and :func:`softmax_regression` (``loss_and_grad``
+functions), :class:`ReferenceSGD` (the optimizer handed to ``train``, so that a mistake in the
+student's SGD costs only the SGD tests) and :func:`epoch_batches`, put in place of the student's
+``minibatch_indices`` while ``train`` runs (so that a mistake there costs only its own test).
+Nothing here imports torch: the drivers run under the numpy exercise's framework guard.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..core import graded
+
+
+# ---------------------------------------------------------------------------------------------
+# What train is given: batches, an optimizer and losses (numpy, exactly PyTorch's conventions)
+# ---------------------------------------------------------------------------------------------
+def epoch_batches(n, batch_size, rng):
+    """One epoch: ``rng.permutation(n)`` cut in order into chunks of ``batch_size``."""
+    perm = rng.permutation(n)
+    return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+class ReferenceSGD:
+    """torch.optim.SGD in numpy (in-place updates of the arrays in ``params``). Counts its steps
+    and records whether each step got the gradients that loss_and_grad returned last."""
+
+    def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, loss=None):
+        self.params, self.lr, self.momentum, self.dampening = params, lr, momentum, dampening
+        self.weight_decay, self.nesterov = weight_decay, nesterov
+        self.buffers = [None] * len(params)
+        self.loss = loss  # the RecordingLoss whose latest gradients step should receive
+        self.steps, self.foreign_grads = 0, 0
+
+    def step(self, grads):
+        self.steps += 1
+        grads = [np.asarray(g, dtype=np.float64) for g in grads]
+        last = self.loss.last_grads if self.loss is not None else None
+        if last is None or len(grads) != len(last) or not all(g.shape == l.shape and np.array_equal(g, l)
+                                                              for g, l in zip(grads, last)):
+            self.foreign_grads += 1
+        for i, (p, g) in enumerate(zip(self.params, grads)):
+            d = g + self.weight_decay * p if self.weight_decay else g
+            if self.momentum:
+                b = self.buffers[i]
+                b = d.copy() if b is None else self.momentum * b + (1 - self.dampening) * d
+                self.buffers[i] = b
+                d = d + self.momentum * b if self.nesterov else b
+            p -= self.lr * d
+
+
+def least_squares(params, X, y):
+    """loss_and_grad of a linear model under F.mse_loss: params [W (D, K), b (K,)], X (B, D),
+    y (B, K). Returns (mean over all B*K elements of (X W + b - y)**2, [dW, db])."""
+    W, b = params
+    r = X @ W + b - y
+    dout = 2.0 * r / r.size
+    return float(np.mean(r * r)), [X.T @ dout, dout.sum(axis=0)]
+
+
+def softmax_regression(params, X, y):
+    """loss_and_grad of softmax regression under F.cross_entropy: params [W (D, C), b (C,)],
+    X (B, D), y (B,) class indices. Returns (mean cross-entropy, [dW, db])."""
+    W, b = params
+    z = X @ W + b
+    z = z - z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    rows = np.arange(len(y))
+    dz = np.exp(logp)
+    dz[rows, y] -= 1.0
+    dz /= len(y)
+    return float(-logp[rows, y].mean()), [X.T @ dz, dz.sum(axis=0)]
+
+
+MODELS = {"least_squares": least_squares, "softmax_regression": softmax_regression}
+
+
+class RecordingLoss:
+    """A loss_and_grad that also records, per call, which rows of X it got (-1: not a row of X),
+    whether the targets were those rows' targets, and whether params was the list given to train."""
+
+    def __init__(self, model, X, y, params):
+        self.fn, self.X, self.y, self.params = MODELS[model], X, y, params
+        self.row = {X[i].tobytes(): i for i in range(len(X))}
+        self.calls, self.y_ok, self.same_params = [], [], []
+        self.last_grads = None
+
+    def __call__(self, params, Xb, yb):
+        Xb = np.asarray(Xb)
+        if np.ndim(Xb) < 1 or np.ndim(yb) < 1 or len(Xb) != len(yb):
+            raise ValueError(f"loss_and_grad got X of shape {np.shape(Xb)} and y of shape {np.shape(yb)}: pass the "
+                             "batch's rows of both, X[idx] and y[idx]")
+        idx = np.array([self.row.get(np.asarray(x, dtype=np.float64).tobytes(), -1) for x in Xb.reshape(len(Xb), -1)]
+                       if Xb.ndim == 2 else [-1], dtype=np.int64)
+        self.calls.append(idx)
+        self.y_ok.append(bool(np.all(idx >= 0) and np.shape(yb) == self.y[idx].shape and np.array_equal(yb, self.y[idx])))
+        self.same_params.append(len(params) == len(self.params) and all(p is q for p, q in zip(params, self.params)))
+        loss, grads = self.fn(params, Xb, np.asarray(yb))
+        self.last_grads = [g.copy() for g in grads]
+        return loss, grads
+
+
+# ---------------------------------------------------------------------------------------------
+# Drivers
+# ---------------------------------------------------------------------------------------------
+def _state(rng):
+    return repr(rng.bit_generator.state)
+
+
+def minibatch_calls(ns: dict, n: int, batch_size: int, seed: int, calls: int):
+    """``minibatch_indices(n, batch_size, rng)`` ``calls`` times with ONE ``default_rng(seed)``
+    (consecutive epochs). Returns per call {"batches": what it returned, "rng_used": whether the
+    generator's state moved during the call}."""
+    fn = graded(ns, "minibatch_indices")
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(calls):
+        before = _state(rng)
+        batches = fn(n, batch_size, rng)
+        if isinstance(batches, (list, tuple)):  # copied now: a later call might reuse the arrays
+            batches = [np.array(b, copy=True) if isinstance(b, np.ndarray) else b for b in batches]
+        out.append({"batches": batches, "rng_used": _state(rng) != before})
+    return out  # made plain by core.execute (a generator becomes Opaque('generator'))
+
+
+def sgd_steps(ns: dict, params: list, grads: list, hyper: dict, reuse_grads: bool = False):
+    """``opt = SGD(plist, **hyper)`` on a list of copies of ``params``, then ``opt.step(gs)`` for
+    each gs in ``grads`` ([step][parameter] arrays).
+
+    With ``reuse_grads`` the same gradient arrays are refilled before every step, as PyTorch
+    refills ``p.grad``; otherwise each step gets fresh copies.
+
+    Returns {"trajectory": [step][i] the values of the arrays the caller holds (the ones in plist
+    before the first step), "replaced": [step][i] whether plist[i] is no longer that array,
+    "grads_changed": [step] whether this step changed the gradients it got, "earlier_changed":
+    [step] whether it changed gradients given at an earlier step}."""
+    cls = graded(ns, "SGD")
+    held = [np.array(p, dtype=np.float64, copy=True) for p in params]
+    plist = list(held)
+    opt = cls(plist, **hyper)
+    if reuse_grads:
+        buffers = [np.zeros_like(np.asarray(g, dtype=np.float64)) for g in grads[0]]
+    given_so_far = []  # (array given, its value) of earlier steps
+    res = {"trajectory": [], "replaced": [], "grads_changed": [], "earlier_changed": []}
+    for gs in grads:
+        if reuse_grads:
+            for buf, g in zip(buffers, gs):
+                buf[...] = g
+            given = buffers
+        else:
+            given = [np.array(g, dtype=np.float64, copy=True) for g in gs]
+        opt.step(given)
+        res["trajectory"].append([a.copy() for a in held])
+        res["replaced"].append([plist[i] is not held[i] if i < len(plist) else True for i in range(len(held))])
+        res["grads_changed"].append(any(not np.array_equal(a, g) for a, g in zip(given, gs)))
+        res["earlier_changed"].append(any(not np.array_equal(a, v) for a, v in given_so_far))
+        if not reuse_grads:
+            given_so_far += [(a, np.array(g, dtype=np.float64)) for a, g in zip(given, gs)]
+    return res
+
+
+def sgd_construct(ns: dict, hypers: list):
+    """``SGD([array], **hyper)`` for each hyper: the name of the exception it raised, or None.
+    NotImplementedError propagates (the stub)."""
+    cls = graded(ns, "SGD")
+    out = []
+    for hyper in hypers:
+        try:
+            cls([np.zeros(3)], **hyper)
+            out.append(None)
+        except NotImplementedError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - which exception it was is the result
+            out.append(type(exc).__name__)
+    return out
+
+
+def train_run(ns: dict, model: str, params: list, X, y, hyper: dict, batch_size: int, epochs: int, seed: int):
+    """``train(plist, loss_and_grad, X, y, optimizer, batch_size, epochs, default_rng(seed))`` with a
+    :class:`RecordingLoss` of ``model`` and a :class:`ReferenceSGD` over plist, and with
+    :func:`epoch_batches` as ``minibatch_indices`` while it runs.
+
+    Returns {"losses": what train returned, "final": the arrays the caller holds afterwards,
+    "calls": [call] row indices given to loss_and_grad, "y_ok", "same_params": [call] bools,
+    "steps": optimizer.step calls, "foreign_grads": steps whose gradients were not those that
+    loss_and_grad had just returned}."""
+    fn = graded(ns, "train")
+    held = [np.array(p, dtype=np.float64, copy=True) for p in params]
+    plist = list(held)
+    X, y = np.array(X, copy=True), np.array(y, copy=True)
+    loss = RecordingLoss(model, X, y, plist)
+    opt = ReferenceSGD(plist, **hyper, loss=loss)
+    missing = object()
+    saved = ns.get("minibatch_indices", missing)
+    ns["minibatch_indices"] = epoch_batches
+    try:
+        losses = fn(plist, loss, X, y, opt, batch_size, epochs, np.random.default_rng(seed))
+    finally:
+        if saved is missing:
+            ns.pop("minibatch_indices", None)
+        else:
+            ns["minibatch_indices"] = saved
+    return {"losses": list(losses) if isinstance(losses, (list, tuple)) else losses, "final": held,
+            "calls": loss.calls, "y_ok": loss.y_ok, "same_params": loss.same_params, "steps": opt.steps,
+            "foreign_grads": opt.foreign_grads}  # made plain by core.execute
+
+
+# The student's function or class each driver exercises (named in messages: core.subject).
+minibatch_calls.subject = "minibatch_indices"
+sgd_steps.subject = sgd_construct.subject = "SGD"
+train_run.subject = "train"
