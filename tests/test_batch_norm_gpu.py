@@ -1,0 +1,53 @@
+"""`batch_norm` on CUDA: the reference and the student's BatchNorm1d run on the GPU
+(AUTOGRADE_DEVICE=cuda). Skipped, and says so, where torch.cuda.is_available() is false."""
+import importlib
+
+import pytest
+from conftest import solution_namespace
+
+from autograde.core import Context, LocalStudent, run_test
+from autograde.notebook import exec_cells
+from autograde.paths import load_tests
+
+torch = pytest.importorskip("torch")
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: torch.cuda.is_available() is False"),
+]
+
+MODULE_TESTS = ("bn_module_train", "bn_module_eval", "bn_module_grad")
+# catalog entries of the module, and the module test each must fail
+MODULE_MISTAKES = ("module_F_batch_norm", "module_plain_attributes", "module_running_var_biased",
+                   "module_eval_batch_statistics", "module_detached_statistics", "module_running_in_graph")
+
+
+@pytest.fixture
+def on_cuda(monkeypatch):
+    monkeypatch.setenv("AUTOGRADE_DEVICE", "cuda")
+    assert Context(seed=0).device == "cuda"
+
+
+@pytest.mark.parametrize("test_id", MODULE_TESTS)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_solution_module_passes_on_cuda(on_cuda, test_id, seed):
+    v = run_test(load_tests("batch_norm")[test_id], LocalStudent(solution_namespace("batch_norm")), seed, hidden=True)
+    assert v.passed, v.message
+    assert v.cases > 0
+
+
+@pytest.mark.parametrize("test_id", [t for t in load_tests("batch_norm") if t not in MODULE_TESTS])
+def test_solution_numpy_passes_with_reference_on_cuda(on_cuda, test_id):
+    v = run_test(load_tests("batch_norm")[test_id], LocalStudent(solution_namespace("batch_norm")), 0, hidden=True)
+    assert v.passed, v.message
+
+
+@pytest.mark.parametrize("name", MODULE_MISTAKES)
+def test_module_mistake_fails_on_cuda(on_cuda, name):
+    mistake = next(m for m in importlib.import_module("catalog.batch_norm").MISTAKES if m.name == name)
+    ns, errors = exec_cells([(0, mistake.code)], solution_namespace("batch_norm"))
+    assert not errors, errors
+    v = run_test(load_tests("batch_norm")[mistake.fails], LocalStudent(ns), 0, hidden=False)
+    assert not v.passed, f"{name} was not caught on cuda"
+    assert mistake.diagnosis.lower() in v.message.lower(), v.message
+    if v.flag != "forbidden" and "register_buffer" not in v.message:
+        assert "on cuda" in v.message, v.message  # the message says which device ran the module
