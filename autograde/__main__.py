@@ -15,16 +15,71 @@ def main(argv: list[str] | None = None) -> int:
     rel.add_argument("assignment", nargs="?", help="one assignment (default: all)")
     rel.add_argument("--check", action="store_true", help="fail, naming the file, if exercises/ is out of date")
 
+    _add_grading_commands(sub)
+
     args = ap.parse_args(argv)
     try:
         if args.command == "release":
             from .release import release
 
             return release(args.assignment, check=args.check)
+        if args.command == "grade":
+            from .grading.runner import grade, parse_size
+
+            return grade(args.submissions, args.out, workers=args.workers, timeout=args.timeout,
+                         cell_timeout=args.cell_timeout, memory=parse_size(args.memory), dask=args.dask,
+                         seed=args.seed, only=args.assignment, force=args.force, progress=not args.no_progress,
+                         gradebook=args.gradebook, precompute_references=args.precompute_references)
+        if args.command == "validate":
+            from .grading.runner import parse_size
+            from .grading.validate import validate
+
+            return validate(args.notebook, assignment=args.assignment, seed=args.seed, timeout=args.timeout,
+                            memory=parse_size(args.memory))
     except UsageError as exc:
         print(f"autograde: error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Bad usage of `grade`/`validate` is reported in one line (exit status 2)."""
+
+    def error(message: str):
+        print(f"autograde {parser.prog.split()[-1]}: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+    parser.error = error
+    return parser
+
+
+def _add_grading_commands(sub) -> None:
+    g = _one_line_errors(sub.add_parser(
+        "grade", help="grade submitted notebooks in isolated processes (CSV, feedback, report, gradebook)",
+        description="Grade nbgrader submissions (<student_id>/<assignment>/<notebook>.ipynb) in isolated "
+                    "student processes; see the Grading section of README.md."))
+    g.add_argument("--submissions", required=True, metavar="DIR", help="nbgrader's submitted/ folder")
+    g.add_argument("--out", required=True, metavar="DIR", help="where results, CSVs, feedback and gradebook go")
+    g.add_argument("--workers", type=int, default=2, metavar="N", help="submissions graded in parallel (default 2)")
+    g.add_argument("--timeout", type=float, default=30.0, metavar="S", help="time limit per call into student code, seconds (default 30)")
+    g.add_argument("--cell-timeout", type=float, default=None, metavar="S", help="time limit per notebook cell (default: --timeout)")
+    g.add_argument("--memory", default="4G", metavar="SIZE", help="address-space limit per student process (default 4G)")
+    g.add_argument("--dask", default=None, metavar="ADDRESS", help="grade on an existing Dask cluster (scheduler address)")
+    g.add_argument("--seed", type=int, default=0, help="seed base; each submission's seed derives from it (default 0)")
+    g.add_argument("--assignment", action="append", metavar="NAME", help="grade only this assignment (repeatable)")
+    g.add_argument("--force", action="store_true", help="regrade submissions already graded in OUT")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--gradebook", default=None, metavar="PATH|URL", help="nbgrader gradebook to update (default OUT/gradebook.db)")
+    g.add_argument("--precompute-references", action="store_true",
+                   help="compute the PyTorch references here (GPU if present) and ship them to the workers")
+    v = _one_line_errors(sub.add_parser(
+        "validate", help="run the grader's isolated checks (visible cases) on your notebook",
+        description="Run the grader's checks on NOTEBOOK the way the grader does, visible cases only."))
+    v.add_argument("notebook", metavar="NOTEBOOK")
+    v.add_argument("--assignment", default=None, help="the assignment (default: from the folder or the test cells)")
+    v.add_argument("--seed", type=int, default=None, help="repeat a run exactly")
+    v.add_argument("--timeout", type=float, default=30.0, metavar="S")
+    v.add_argument("--memory", default="4G", metavar="SIZE")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,319 @@
+"""Grading one submission (one student, one assignment) in the grader's process.
+
+:func:`make_plan` reads the *trusted* solution notebooks: which notebooks an assignment has,
+which tests each holds and their points (nbgrader metadata of the test cells), and the
+manually graded cells. :func:`grade_job` grades one submission against a plan: for each
+notebook it starts an isolated student process (:class:`~.sandbox.Sandbox`) on the student's
+code cells, runs every test through :class:`~.sandbox.RemoteStudent` with ``hidden=True`` on a
+seed derived from (seed base, student, assignment, notebook), and scores each test all or
+nothing. Everything a job needs travels inside it (notebook bytes included), so a job can run
+on a Dask worker that has the ``autograde`` package but not the course folders.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import re
+import time
+import traceback
+from pathlib import Path
+
+import nbformat
+
+from .. import core, notebook
+from ..paths import UsageError, load_tests, require_assignment, solution_notebooks
+from . import refcache
+from .sandbox import DEFAULT_MEMORY, DEFAULT_TIMEOUT, RemoteStudent, Sandbox
+
+FLAGS = ("tampering", "forbidden", "timeout", "crash", "memory", "invalid-notebook", "missing")
+FORMAT = 1
+CHECK_LINE = re.compile(r"\u2714 (\w+): [^\n]*?seed (\d+)\)")
+
+
+def order_flags(flags) -> list[str]:
+    s = set(flags)
+    return [f for f in FLAGS if f in s]
+
+
+def derive_seed(seed_base: int, student_id: str, assignment: str, notebook_name: str) -> int:
+    """The submission's seed: deterministic, different per student, assignment and notebook."""
+    h = hashlib.sha256(f"{seed_base}\0{student_id}\0{assignment}\0{notebook_name}".encode()).digest()
+    return int.from_bytes(h[:8], "big") % 1_000_000_000
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan: from the trusted solution notebooks
+# ---------------------------------------------------------------------------------------------
+def make_plan(assignment: str) -> dict:
+    """Notebooks, tests and points of an assignment, from ``solutions/<assignment>/*.ipynb``."""
+    require_assignment(assignment)
+    registry = load_tests(assignment)
+    notebooks = []
+    for path in solution_notebooks(assignment):
+        nb = notebook.read(path)
+        tests, manual, cells = [], [], []
+        for cell in nb.cells:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if not meta.get("grade") and not meta.get("solution") and not meta.get("locked"):
+                continue
+            cells.append({"grade_id": meta.get("grade_id"), "cell_type": cell.cell_type, "grade": bool(meta.get("grade")),
+                          "solution": bool(meta.get("solution")), "locked": bool(meta.get("locked")),
+                          "points": float(meta.get("points", 0) or 0), "source": cell.source})
+            if not meta.get("grade"):
+                continue
+            if notebook.is_test_cell(cell):
+                gid = meta["grade_id"]
+                tid = gid[len("test_"):] if gid.startswith("test_") else gid
+                if tid not in registry:
+                    raise UsageError(f"{path.name}: test cell {gid} has no check in autograde.{assignment}.checks")
+                tests.append([tid, float(meta.get("points", 0) or 0)])
+            else:
+                manual.append([meta["grade_id"], float(meta.get("points", 0) or 0)])
+        notebooks.append({"name": path.name, "tests": tests, "manual": manual, "cells": cells})
+    return {"assignment": assignment, "notebooks": notebooks}
+
+
+def plan_digest(plan: dict) -> str:
+    slim = [(nb["name"], nb["tests"], nb["manual"]) for nb in plan["notebooks"]]
+    return hashlib.sha256(repr((plan["assignment"], slim)).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# One submission
+# ---------------------------------------------------------------------------------------------
+def _graded_names(plan_nb: dict, assignment: str) -> set[str]:
+    tests = load_tests(assignment)
+    return {f for tid, _ in plan_nb["tests"] for f in tests[tid].functions}
+
+
+def _defines(src: str, names: set[str]) -> bool:
+    try:
+        tree = ast.parse(src)
+    except SyntaxError:
+        return any(re.search(rf"\bdef\s+{re.escape(n)}\b|\bclass\s+{re.escape(n)}\b", src) for n in names)
+    return any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in names
+               for node in ast.walk(tree))
+
+
+def answers_of(nb, graded: set[str]) -> list[dict]:
+    """The student's answers: solution cells (by nbgrader metadata) and any other code cell that
+    defines a graded name; never a test cell."""
+    out = []
+    for i, cell in enumerate(nb.cells):
+        if notebook.is_test_cell(cell):
+            continue
+        src = cell.source if isinstance(cell.source, str) else "".join(cell.source)
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("solution") or (cell.get("cell_type") == "code" and _defines(src, graded)):
+            out.append({"cell": i, "kind": cell.get("cell_type", "code"), "grade_id": meta.get("grade_id"),
+                        "source": src[:20000]})
+    return out
+
+
+def saved_checks(nb) -> dict[str, list[int]]:
+    """test id -> seeds of the ✔ lines the notebook's saved test-cell outputs show."""
+    found: dict[str, list[int]] = {}
+    for cell in nb.cells:
+        if not notebook.is_test_cell(cell):
+            continue
+        for out in cell.get("outputs", []) or []:
+            texts = []
+            if out.get("output_type") == "stream":
+                texts.append(out.get("text", ""))
+            for v in (out.get("data") or {}).values():
+                texts.append(v if isinstance(v, str) else "".join(v) if isinstance(v, list) else "")
+            for text in texts:
+                text = text if isinstance(text, str) else "".join(text)
+                for tid, seed in CHECK_LINE.findall(text):
+                    found.setdefault(tid, [])
+                    if int(seed) not in found[tid]:
+                        found[tid].append(int(seed))
+    return found
+
+
+def _match_notebook(name: str, available: dict[str, bytes | None], single: bool) -> tuple[str | None, bytes | None]:
+    if available.get(name) is not None:
+        return name, available[name]
+    for other, data in available.items():
+        if other.lower() == name.lower() and data is not None:
+            return other, data
+    present = [k for k, v in available.items() if v is not None]
+    if single and len(present) == 1:
+        return present[0], available[present[0]]
+    return None, None
+
+
+def grade_notebook(job: dict, plan_nb: dict, data: bytes | None, found_as: str | None) -> dict:
+    assignment, student = job["assignment"], job["student_id"]
+    name = plan_nb["name"]
+    seed = job["seed"] if job.get("seed") is not None else derive_seed(job["seed_base"], student, assignment, name)
+    tests = load_tests(assignment)
+    res = {"notebook": name, "file": found_as, "seed": seed, "status": "graded", "flags": [], "tests": [],
+           "cell_errors": [], "tamper": [], "events": [], "isolation": {}, "answers": [], "stdout": "", "stderr": "",
+           "timing": {}}
+
+    def zero(message: str, flag: str) -> None:
+        res["tests"] = [{"test_id": tid, "score": 0.0, "max_score": pts, "passed": False, "message": message,
+                         "flags": [flag], "cases": 0, "timing": {}} for tid, pts in plan_nb["tests"]]
+        res["flags"] = [flag]
+
+    if data is None:
+        res["status"] = "missing"
+        zero(f"{name} was not submitted.", "missing")
+        return res
+    t0 = time.perf_counter()
+    try:
+        try:
+            nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+        except Exception as exc:  # noqa: BLE001
+            raise notebook.InvalidNotebook(f"{name}: not a readable notebook ({type(exc).__name__}: {str(exc)[:200]})") from None
+        if not isinstance(nb.get("cells"), list):
+            raise notebook.InvalidNotebook(f"{name}: not a readable notebook (no cells)")
+        cells = notebook.student_cells(nb)
+        graded = _graded_names(plan_nb, assignment)
+        res["answers"] = answers_of(nb, graded)
+        claimed = saved_checks(nb)
+    except (notebook.InvalidNotebook, AttributeError, TypeError, KeyError) as exc:
+        res["status"] = "invalid-notebook"
+        zero(f"the notebook could not be read: {str(exc)[:300]}", "invalid-notebook")
+        return res
+    res["timing"]["parse_s"] = time.perf_counter() - t0
+    if not plan_nb["tests"]:  # nothing autograded in this notebook (hand-graded answers only)
+        return res
+
+    store = None
+    if job.get("references") is not None:
+        refcache.install(assignment)
+        store = refcache.Store("replay", job["references"].get(str(seed), {}))
+    sb = Sandbox(cells, timeout=job.get("timeout", DEFAULT_TIMEOUT), cell_timeout=job.get("cell_timeout"),
+                 memory=job.get("memory", DEFAULT_MEMORY), hide=tuple(job.get("hide", ())), filename=name,
+                 isolate=job.get("isolate", True), files=job.get("files"))
+    try:
+        sb.start()
+        student = RemoteStudent(sb)
+        res["flags"] += [flag for flag, _ in sb.events]
+        with refcache.using(store):
+            for tid, pts in plan_nb["tests"]:
+                n_events = len(sb.events)
+                before = student.seconds
+                t1 = time.perf_counter()
+                v = core.run_test(tests[tid], student, seed, hidden=job.get("hidden", True))
+                wall = time.perf_counter() - t1
+                events = sb.events[n_events:]
+                flags = order_flags(([v.flag] if v.flag else []) + [f for f, _ in events])
+                student_s = student.seconds - before
+                res["tests"].append({
+                    "test_id": tid, "score": pts if v.passed else 0.0, "max_score": pts, "passed": v.passed,
+                    "message": v.message, "flags": flags, "cases": v.cases,
+                    "timing": {"wall_s": wall, "student_s": student_s, "grader_s": max(wall - student_s, 0.0)},
+                })
+            # the notebook's saved outputs claim ✔ where the isolated run fails: re-run those visible
+            # cases on the very seed the output shows
+            for t in res["tests"]:
+                if t["passed"] or t["flags"] or t["test_id"] not in claimed:
+                    continue
+                for s in claimed[t["test_id"]][:2]:
+                    n_events = len(sb.events)
+                    v = core.run_test(tests[t["test_id"]], student, s, hidden=False)
+                    if len(sb.events) > n_events:
+                        break
+                    if not v.passed and not v.flag:
+                        sb.tamper.append(
+                            f"the saved output shows \u2714 {t['test_id']} (seed {s}), but your code fails those "
+                            f"visible cases in isolation: {v.message.splitlines()[0][:200]}")
+                        break
+        res["flags"] += [flag for t in res["tests"] for flag in t["flags"]]
+    finally:
+        sb.close()
+    if sb.tamper:
+        res["flags"].append("tampering")
+    res["flags"] = order_flags(res["flags"])
+    res["tamper"] = sb.tamper[:30]
+    res["events"] = [list(e) for e in sb.events][:30]
+    res["cell_errors"] = sb.cell_errors
+    res["isolation"] = sb.isolation
+    res["stdout"], res["stderr"] = sb.stdout[-4000:], sb.stderr[-4000:]
+    res["timing"].update(sb.timing, restarts=max(sb.starts - 1, 0))
+    if store is not None:
+        res["timing"]["reference_cache"] = {"hits": store.hits, "misses": store.misses}
+    return res
+
+
+def grade_job(job: dict) -> dict:
+    """Grade one submission; returns the result record (JSON-able). Raises only on a grader-side
+    failure (the submission then counts as not graded, and a rerun retries it)."""
+    t0 = time.perf_counter()
+    plan = job["plan"]
+    single = len(plan["notebooks"]) == 1
+    nbs = []
+    for plan_nb in plan["notebooks"]:
+        found_as, data = _match_notebook(plan_nb["name"], job["notebooks"], single)
+        nbs.append(grade_notebook(job, plan_nb, data, found_as))
+    score = sum(t["score"] for nb in nbs for t in nb["tests"])
+    max_score = sum(p for nb in plan["notebooks"] for _, p in nb["tests"])
+    manual = sum(p for nb in plan["notebooks"] for _, p in nb["manual"])
+    return {
+        "format": FORMAT, "student_id": job["student_id"], "assignment": job["assignment"], "key": job["key"],
+        "seed_base": job["seed_base"], "hidden": job.get("hidden", True),
+        "score": score, "max_score": max_score, "manual_max_score": manual,
+        "flags": order_flags(f for nb in nbs for f in nb["flags"]),
+        "notebooks": nbs,
+        "timing": {"total_s": time.perf_counter() - t0},
+    }
+
+
+def safe_grade_job(job: dict) -> dict:
+    """:func:`grade_job`, with a grader-side failure returned as ``{"grader_error": ...}``."""
+    try:
+        return grade_job(job)
+    except Exception as exc:  # noqa: BLE001
+        return {"student_id": job["student_id"], "assignment": job["assignment"],
+                "grader_error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-3000:]}
+
+
+def submission_key(seed_base: int, plan: dict, notebooks: dict[str, bytes | None], hidden: bool = True) -> str:
+    """Identifies what a result was computed from: a rerun reuses a result with the same key."""
+    h = hashlib.sha256(f"{FORMAT}\0{seed_base}\0{hidden}\0{plan_digest(plan)}".encode())
+    for name in sorted(notebooks):
+        data = notebooks[name]
+        h.update(name.encode() + b"\0" + (hashlib.sha256(data).digest() if data is not None else b"-"))
+    return h.hexdigest()[:24]
+
+
+MAX_FILES_BYTES = 64 * 2**20
+
+
+def read_files(folder: Path | None, limit: int = MAX_FILES_BYTES) -> dict[str, bytes]:
+    """Every file of a submission folder (relative path -> bytes), for the student process's
+    working folder, as nbgrader would run the notebook inside it. Hidden folders and
+    checkpoints are left out; so is whatever exceeds ``limit`` bytes in all."""
+    out: dict[str, bytes] = {}
+    if folder is None or not folder.is_dir():
+        return out
+    total = 0
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder)
+        if not p.is_file() or p.is_symlink() or any(part.startswith(".") for part in rel.parts):
+            continue
+        try:
+            size = p.stat().st_size
+            if total + size > limit:
+                continue
+            out[rel.as_posix()] = p.read_bytes()
+            total += size
+        except OSError:
+            continue
+    return out
+
+
+def read_notebooks(folder: Path | None) -> dict[str, bytes | None]:
+    """The .ipynb files of a submission folder (bytes; None for an unreadable file)."""
+    out: dict[str, bytes | None] = {}
+    if folder is None or not folder.is_dir():
+        return out
+    for p in sorted(folder.glob("*.ipynb")):
+        try:
+            out[p.name] = p.read_bytes()
+        except OSError:
+            out[p.name] = b""
+    return out

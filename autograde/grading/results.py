@@ -1,0 +1,91 @@
+"""Results on disk: one JSON per (student, assignment), written atomically as each submission
+finishes; ``grades.csv`` and ``tests.csv`` rebuilt from all of them, sorted, at the end.
+
+A run killed half-way keeps every JSON it finished; a rerun skips those (same inputs: same
+key) and rebuilds the CSVs from the JSONs, so they are byte-for-byte those of an uninterrupted
+run: no duplicate rows, none missing, no timing or other run-dependent value in them.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from pathlib import Path
+
+GRADES_COLUMNS = ["student_id", "assignment", "score", "max_score", "flags", "seed", "manual_max_score"]
+TESTS_COLUMNS = ["student_id", "assignment", "notebook", "test_id", "score", "max_score", "message", "seed", "flags"]
+
+
+def result_path(out: Path, student_id: str, assignment: str) -> Path:
+    return out / "results" / student_id / f"{assignment}.json"
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1, sort_keys=True, ensure_ascii=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def num(x: float) -> str:
+    return f"{float(x):g}"
+
+
+def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)
+
+
+def grade_rows(results: list[dict]) -> list[dict]:
+    rows = []
+    for r in sorted(results, key=lambda r: (r["student_id"], r["assignment"])):
+        rows.append({
+            "student_id": r["student_id"], "assignment": r["assignment"], "score": num(r["score"]),
+            "max_score": num(r["max_score"]), "flags": ";".join(r["flags"]),
+            "seed": ";".join(str(nb["seed"]) for nb in r["notebooks"]),
+            "manual_max_score": num(r.get("manual_max_score", 0)),
+        })
+    return rows
+
+
+def test_rows(results: list[dict]) -> list[dict]:
+    rows = []
+    for r in sorted(results, key=lambda r: (r["student_id"], r["assignment"])):
+        for nb in r["notebooks"]:  # notebooks and tests in the solution's order
+            for t in nb["tests"]:
+                rows.append({
+                    "student_id": r["student_id"], "assignment": r["assignment"], "notebook": nb["notebook"],
+                    "test_id": t["test_id"], "score": num(t["score"]), "max_score": num(t["max_score"]),
+                    "message": t["message"], "seed": nb["seed"], "flags": ";".join(t["flags"]),
+                })
+    return rows
+
+
+def write_csvs(out: Path, results: list[dict]) -> None:
+    _write_csv(out / "grades.csv", GRADES_COLUMNS, grade_rows(results))
+    _write_csv(out / "tests.csv", TESTS_COLUMNS, test_rows(results))

@@ -1,0 +1,250 @@
+"""`python -m autograde grade`: the batch. Discovers submissions, grades what is not graded yet
+in parallel (a process pool, or a Dask cluster through the same executor interface), writes
+each result as it arrives, then rebuilds the CSVs, the feedback, the report and the gradebook.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import multiprocessing
+import os
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+
+from ..paths import ROOT, SOLUTIONS, UsageError, assignments
+from . import results as R
+from .grader import grade_job, make_plan, read_files, read_notebooks, safe_grade_job, submission_key
+from .sandbox import DEFAULT_MEMORY, DEFAULT_TIMEOUT
+
+SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.I)
+
+
+def parse_size(text: str) -> int:
+    """'4G', '4GiB', '512M', '1073741824' -> bytes (powers of 1024)."""
+    m = SIZE.match(str(text))
+    if not m:
+        raise UsageError(f"--memory: not a size: {text!r} (use e.g. 4G, 512M)")
+    value = float(m.group(1)) * 1024 ** " kmgt".index((m.group(2) or " ").lower())
+    if value < 64 * 2**20:
+        raise UsageError(f"--memory: {text} is too small (at least 64M; the interpreter alone maps ~0.7G)")
+    return int(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Discovery
+# ---------------------------------------------------------------------------------------------
+def discover(submissions: Path, only: list[str] | None) -> tuple[list[str], list[str], list[str]]:
+    """(students, assignments to grade, unknown assignment folders as 'student/folder')."""
+    if not submissions.is_dir():
+        raise UsageError(f"submissions folder not found: {submissions}")
+    known = set(assignments())
+    if only:
+        for a in only:
+            if a not in known:
+                raise UsageError(f"unknown assignment {a!r}; known: {', '.join(sorted(known)) or 'none'}")
+    students = sorted(p.name for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
+    seen, unknown = set(), []
+    for s in students:
+        for a in sorted(p.name for p in (submissions / s).iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if a in known:
+                seen.add(a)
+            else:
+                unknown.append(f"{s}/{a}")
+    todo = sorted(only) if only else sorted(seen)
+    return students, todo, unknown
+
+
+# ---------------------------------------------------------------------------------------------
+# Workers
+# ---------------------------------------------------------------------------------------------
+def _worker_init() -> None:
+    """A pool worker: die with the grader; references on one thread (the pool is the parallelism)."""
+    try:
+        from .sandbox import PR_SET_PDEATHSIG, _prctl
+
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:
+            os._exit(1)
+    except Exception:  # noqa: BLE001
+        pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def _executor(workers: int, dask: str | None):
+    if dask:
+        try:
+            from dask.distributed import Client
+        except ImportError as exc:
+            raise UsageError(f"--dask needs dask.distributed ({exc})") from None
+        try:
+            client = Client(dask, timeout=30)
+        except Exception as exc:  # noqa: BLE001
+            raise UsageError(f"--dask: cannot connect to {dask} ({type(exc).__name__}: {exc})") from None
+        return client.get_executor(pure=False), client
+    ctx = multiprocessing.get_context("spawn")  # torch in the parent: never fork it
+    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init), None
+
+
+def hidden_paths(submissions: Path, out: Path, gradebook: Path | None) -> list[str]:
+    """What student processes must not see (covered by empty tmpfs when running as root)."""
+    paths = [SOLUTIONS, ROOT / ".git", ROOT / "tests", ROOT / "gradebook.db", submissions, out]
+    if gradebook is not None:
+        paths.append(gradebook)
+    return sorted({str(p.resolve()) for p in paths if p.exists()})
+
+
+# ---------------------------------------------------------------------------------------------
+# The batch
+# ---------------------------------------------------------------------------------------------
+def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout: float = DEFAULT_TIMEOUT,
+          cell_timeout: float | None = None, memory: int = DEFAULT_MEMORY, dask: str | None = None, seed: int = 0,
+          only: list[str] | None = None, force: bool = False, progress: bool = True, gradebook: str | None = None,
+          precompute_references: bool = False, isolate: bool = True, log=None) -> int:
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    if workers is None or int(workers) < 1:
+        raise UsageError(f"--workers must be at least 1 (got {workers})")
+    if timeout is None or float(timeout) <= 0:
+        raise UsageError(f"--timeout must be positive (got {timeout})")
+    submissions, out = Path(submissions), Path(out)
+    students, todo, unknown = discover(submissions, only)
+    for u in unknown:
+        log(f"autograde grade: skipping {u}: not an assignment of this course (known: {', '.join(assignments())})")
+    if not todo:
+        raise UsageError(f"no submissions of a known assignment under {submissions} "
+                         f"(expected <student_id>/<assignment>/<notebook>.ipynb)")
+    out.mkdir(parents=True, exist_ok=True)
+    os.chmod(out, 0o700)
+    for stale in (out / "results").glob("*/.*.tmp"):  # a run killed while writing a result
+        stale.unlink(missing_ok=True)
+    gb_path = Path(gradebook) if gradebook and "://" not in gradebook else None
+    plans = {a: make_plan(a) for a in todo}
+    hide = hidden_paths(submissions, out, gb_path)
+    t_start = time.perf_counter()
+
+    jobs, done = [], []
+    for student in students:
+        for a in todo:
+            nbs = read_notebooks(submissions / student / a)
+            key = submission_key(seed, plans[a], nbs)
+            path = R.result_path(out, student, a)
+            old = R.read_json(path)
+            if not force and old and old.get("key") == key and "grader_error" not in old:
+                done.append((student, a))
+                continue
+            slim = {"assignment": a, "notebooks": [{k: v for k, v in nb.items() if k != "cells"} for nb in plans[a]["notebooks"]]}
+            jobs.append({"student_id": student, "assignment": a, "plan": slim, "notebooks": nbs, "seed_base": seed,
+                         "files": read_files(submissions / student / a),
+                         "key": key, "hidden": True, "timeout": float(timeout), "cell_timeout": cell_timeout,
+                         "memory": int(memory), "hide": hide, "isolate": isolate})
+    if done:
+        log(f"autograde grade: {len(done)} submission(s) already graded in {out} (same notebooks and seed); "
+            f"grading the other {len(jobs)}")
+    if precompute_references and jobs:
+        _precompute(jobs, plans)
+
+    errors = []
+    if jobs:
+        errors = _run(jobs, out, workers, dask, progress, log)
+
+    t_grade = time.perf_counter() - t_start
+    pairs = [(s, a) for s in students for a in todo]
+    results, missing = [], []
+    for s, a in pairs:
+        r = R.read_json(R.result_path(out, s, a))
+        if r is None or "grader_error" in r:
+            missing.append(f"{s}/{a}")
+        else:
+            results.append(r)
+    R.write_csvs(out, results)
+    from . import feedback
+
+    feedback.write_all(out, results)
+    feedback.write_report(out, results, {a: plans[a] for a in todo})
+    from . import gradebook as G
+
+    gb_seconds = G.sync(gradebook or f"sqlite:///{(out / 'gradebook.db').resolve()}", plans, results, students,
+                        submissions, out)
+    for r in results:  # the benchmark's record: gradebook time per submission
+        secs = gb_seconds.get((r["student_id"], r["assignment"]))
+        if secs is not None and r.get("timing", {}).get("gradebook_s") != secs:
+            r.setdefault("timing", {})["gradebook_s"] = secs
+            R.write_json_atomic(R.result_path(out, r["student_id"], r["assignment"]), r)
+    summary = {"graded_now": len(jobs) - len(errors), "reused": len(done), "errors": errors,
+               "seconds": {"grading": t_grade, "total": time.perf_counter() - t_start}, "workers": workers,
+               "dask": dask or "", "seed": seed, "timeout": timeout, "memory": memory}
+    R.write_json_atomic(out / "run.json", summary)
+    flagged = sum(1 for r in results if r["flags"])
+    log(f"autograde grade: {len(results)} submission(s) in {out}/grades.csv ({flagged} flagged), "
+        f"{len(jobs) - len(errors)} graded now in {t_grade:.1f} s")
+    if missing:
+        log(f"autograde grade: NOT graded (grader errors; rerun to retry): {', '.join(missing)}")
+        return 1
+    return 0
+
+
+def _precompute(jobs: list[dict], plans: dict) -> None:
+    """Reference values for each job's seeds, computed here (GPU when present) by the solution."""
+    from ..notebook import namespace_of
+    from ..paths import solution_notebooks
+    from . import refcache
+    from .grader import derive_seed
+
+    spaces = {}
+    for job in jobs:
+        a = job["assignment"]
+        job["references"] = {}
+        for nb in plans[a]["notebooks"]:
+            if (a, nb["name"]) not in spaces:
+                path = next(p for p in solution_notebooks(a) if p.name == nb["name"])
+                with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
+                    spaces[(a, nb["name"])] = namespace_of(path)
+            seed = derive_seed(job["seed_base"], job["student_id"], a, nb["name"])
+            job["references"][str(seed)] = refcache.precompute(a, [t for t, _ in nb["tests"]], seed,
+                                                               spaces[(a, nb["name"])])
+
+
+def _run(jobs: list[dict], out: Path, workers: int, dask: str | None, progress: bool, log) -> list[str]:
+    from tqdm import tqdm
+
+    executor, client = _executor(workers, dask)
+    errors: list[str] = []
+    bar = tqdm(total=len(jobs), desc="grading", unit="submission", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True)
+    try:
+        futures = {executor.submit(safe_grade_job, job): job for job in jobs}
+        for fut in cf.as_completed(futures):
+            job = futures[fut]
+            label = f"{job['student_id']}/{job['assignment']}"
+            try:
+                res = fut.result()
+            except Exception as exc:  # noqa: BLE001 - a worker died: that submission is retried next run
+                res = {"grader_error": f"{type(exc).__name__}: {exc}"}
+            if "grader_error" in res:
+                errors.append(f"{label}: {res['grader_error']}")
+                log(f"autograde grade: grader error on {label}: {res['grader_error']}")
+            else:
+                R.write_json_atomic(R.result_path(out, job["student_id"], job["assignment"]), res)
+                if res["flags"]:
+                    bar.set_postfix_str(f"{label}: {';'.join(res['flags'])}", refresh=False)
+            bar.update(1)
+    finally:
+        bar.close()
+        if client is None:
+            executor.shutdown(wait=True, cancel_futures=True)
+        else:  # dask's executor has no cancel_futures
+            executor.shutdown(wait=True)
+        if client is not None:
+            client.close()
+    return errors
+
+
+__all__ = ["grade", "grade_job", "parse_size"]

@@ -1,0 +1,93 @@
+"""`python -m autograde validate NOTEBOOK`: the grader's isolated checks, visible cases only.
+
+The student's notebook runs exactly as in grading (its code cells in a separate process, the
+tests driven from this one, framework use and tampering detected) but with ``hidden=False``:
+what passes here passes the visible part of grading. Prints a verdict per test with its
+diagnosis; exit status 0 when every test passes with no flag, 1 otherwise, 2 (one line on
+stderr) when the file is missing or unreadable or its assignment cannot be told.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+
+from .. import notebook
+from ..core import fresh_seed
+from ..paths import UsageError, assignments, require_assignment
+from .grader import FLAGS, grade_notebook, make_plan
+from .sandbox import DEFAULT_MEMORY, DEFAULT_TIMEOUT
+from .feedback import FLAG_TEXT
+
+
+def infer(path: Path, nb) -> tuple[str, dict, dict]:
+    """(assignment, plan, plan notebook) for a student notebook: its folder's name when that is
+    an assignment, else the assignment whose solution notebooks share its test cells."""
+    ids = set(notebook.grading_cells(nb))
+    folder = path.resolve().parent.name
+    candidates = [folder] if folder in assignments() else assignments()
+    best = None
+    for a in candidates:
+        try:
+            plan = make_plan(a)
+        except UsageError:
+            continue
+        for pnb in plan["notebooks"]:
+            overlap = len(ids & {f"test_{t}" for t, _ in pnb["tests"]}) + (2 if pnb["name"] == path.name else 0)
+            if a == folder:
+                overlap += 1
+            if overlap and (best is None or overlap > best[0]):
+                best = (overlap, a, plan, pnb)
+    if best is None:
+        raise UsageError(f"{path.name}: cannot tell which assignment this notebook belongs to "
+                         f"(known: {', '.join(assignments())}); pass --assignment")
+    return best[1], best[2], best[3]
+
+
+def validate(path: str | Path, *, assignment: str | None = None, seed: int | None = None,
+             timeout: float = DEFAULT_TIMEOUT, memory: int = DEFAULT_MEMORY, out=sys.stdout) -> int:
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such notebook")
+    try:
+        data = path.read_bytes()
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+        if not isinstance(nb.get("cells"), list):
+            raise ValueError("no cells")
+    except Exception as exc:  # noqa: BLE001
+        raise UsageError(f"{path.name}: not a readable notebook ({type(exc).__name__}: {str(exc)[:150]})") from None
+    if assignment:
+        require_assignment(assignment)
+        plan = make_plan(assignment)
+        pnb = next((p for p in plan["notebooks"] if p["name"] == path.name), plan["notebooks"][0])
+    else:
+        assignment, plan, pnb = infer(path, nb)
+    seed = fresh_seed() if seed is None else int(seed)
+    files = {p.name: p.read_bytes() for p in sorted(path.resolve().parent.iterdir())
+             if p.is_file() and not p.name.startswith(".") and p.stat().st_size < 16 * 2**20}
+    job = {"student_id": "you", "assignment": assignment, "seed_base": 0, "seed": seed, "hidden": False,
+           "timeout": timeout, "memory": memory, "hide": [], "key": "", "files": files}
+    res = grade_notebook(job, pnb, data, path.name)
+    p = lambda *a: print(*a, file=out)  # noqa: E731
+    p(f"validate {path.name} ({assignment}, visible cases, seed {seed}; your code ran in a separate process)")
+    for t in res["tests"]:
+        pts = f"{t['max_score']:g} point{'s' if t['max_score'] != 1 else ''}"
+        if t["passed"]:
+            p(f"\u2714 {t['test_id']} ({pts}): {t['cases']} cases passed")
+        else:
+            flags = f" [{';'.join(t['flags'])}]" if t["flags"] else ""
+            p(f"\u2718 {t['test_id']} ({pts}){flags}:")
+            for line in t["message"].splitlines():
+                p(f"    {line}")
+    for err in res["cell_errors"]:
+        p(f"note: {err} (the cell was skipped)")
+    for f in res["flags"]:
+        if f in FLAGS:
+            p(f"flag {f}: {FLAG_TEXT.get(f, '')}")
+    for d in [m for _, m in res["events"]] + res["tamper"]:
+        p(f"    {d}")
+    passed = sum(t["passed"] for t in res["tests"])
+    p(f"{passed}/{len(res['tests'])} tests pass their visible cases; the grader adds hidden cases. "
+      f"Repeat this run with --seed {seed}.")
+    return 0 if passed == len(res["tests"]) and not res["flags"] else 1

@@ -1,0 +1,98 @@
+"""The command line: bad usage is one line on stderr and a non-zero exit; `validate` prints a
+verdict per test (exit 0 when all pass, 1 otherwise, 2 for a missing or unreadable file)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from adversarial import FW_IMPORT, dumps, edit, exercise_notebook, student_solution
+from test_grading import ROOT
+
+
+def cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autograde", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+def one_line_error(r: subprocess.CompletedProcess, phrase: str) -> None:
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    err = r.stderr.strip()
+    assert "\n" not in err and phrase in err, err
+    assert "Traceback" not in r.stderr
+
+
+@pytest.fixture
+def subs(tmp_path):
+    folder = tmp_path / "submitted" / "alice" / "loss_functions"
+    folder.mkdir(parents=True)
+    (folder / "loss_functions.ipynb").write_bytes(dumps(student_solution()))
+    return tmp_path / "submitted"
+
+
+def test_missing_submissions_folder(tmp_path):
+    one_line_error(cli("grade", "--submissions", str(tmp_path / "nope"), "--out", str(tmp_path / "out")), "not found")
+
+
+def test_unknown_assignment(subs, tmp_path):
+    one_line_error(cli("grade", "--submissions", str(subs), "--out", str(tmp_path / "out"), "--assignment", "nope"),
+                   "unknown assignment 'nope'")
+
+
+@pytest.mark.parametrize("workers", ["0", "-3", "two"])
+def test_bad_workers(subs, tmp_path, workers):
+    one_line_error(cli("grade", "--submissions", str(subs), "--out", str(tmp_path / "out"), "--workers", workers),
+                   "workers")
+
+
+def test_bad_memory_and_missing_out(subs, tmp_path):
+    one_line_error(cli("grade", "--submissions", str(subs), "--out", str(tmp_path / "out"), "--memory", "lots"), "--memory")
+    one_line_error(cli("grade", "--submissions", str(subs)), "--out")
+
+
+def test_only_unknown_assignment_folders(tmp_path):
+    (tmp_path / "submitted" / "bob" / "homework9").mkdir(parents=True)
+    r = cli("grade", "--submissions", str(tmp_path / "submitted"), "--out", str(tmp_path / "out"))
+    assert r.returncode == 2 and "no submissions of a known assignment" in r.stderr
+    assert "skipping bob/homework9" in r.stderr
+
+
+def test_validate_missing_and_corrupt(tmp_path):
+    one_line_error(cli("validate", str(tmp_path / "missing.ipynb")), "no such notebook")
+    bad = tmp_path / "loss_functions.ipynb"
+    bad.write_text('{"cells": [')
+    one_line_error(cli("validate", str(bad)), "not a readable notebook")
+
+
+def test_validate_solution_and_stub(tmp_path):
+    folder = tmp_path / "loss_functions"
+    folder.mkdir()
+    nb = folder / "loss_functions.ipynb"
+    nb.write_bytes(dumps(student_solution()))
+    r = cli("validate", str(nb), "--timeout", "10", "--memory", "2G")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for tid in ("mse_loss", "mse_loss_grad", "cross_entropy_loss", "cross_entropy_loss_grad"):
+        assert f"\u2714 {tid}" in r.stdout
+    assert "4/4 tests pass" in r.stdout
+
+    other = tmp_path / "my work"  # the folder says nothing: the test cells tell the assignment
+    other.mkdir()
+    stub = other / "homework.ipynb"
+    stub.write_bytes(dumps(exercise_notebook()))
+    r = cli("validate", str(stub), "--seed", "3")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "loss_functions" in r.stdout and "seed 3" in r.stdout
+    assert "\u2718 mse_loss" in r.stdout and "not implemented yet" in r.stdout
+
+
+def test_validate_reports_forbidden(tmp_path):
+    folder = tmp_path / "loss_functions"
+    folder.mkdir()
+    nb = folder / "loss_functions.ipynb"
+    nb.write_bytes(dumps(edit(student_solution(), append=[FW_IMPORT])))
+    r = cli("validate", str(nb))
+    assert r.returncode == 1
+    assert "\u2718 mse_loss (1 point) [forbidden]" in r.stdout and "deep-learning framework" in r.stdout
+    assert "\u2714 cross_entropy_loss" in r.stdout
