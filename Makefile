@@ -5,7 +5,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test release check-release clean
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: book test browser release check-release clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +20,24 @@ $(STAMP): requirements.txt pyproject.toml
 book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
+# Debian's Chromium for tests/test_browser.py (Playwright drives it; no browser is downloaded).
+# Installed with apt-get when missing: as root, or with passwordless sudo; elsewhere the browser
+# test skips (outside CI) and this says how to install it.
+browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if ! command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: no $(CHROMIUM) and no apt-get: install Chromium, then run make test CHROMIUM=/path/to/chromium BOOK_CHROMIUM=/path/to/chromium"; \
+	  elif [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	  elif sudo -n true 2>/dev/null; then \
+	    sudo -n apt-get update -qq && sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	  else \
+	    echo "make: no $(CHROMIUM): run 'sudo apt-get install chromium chromium-driver' for the browser test"; \
+	  fi; \
+	fi
+
 # pytest exits 5 when it collected no test; that is not a failure of the suite.
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
 
 release: $(STAMP)
