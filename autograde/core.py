@@ -510,8 +510,23 @@ class Test:
         return f"test_{self.id}"
 
 
+@dataclass(frozen=True)
+class Advice:
+    """Feedback that costs no points (e.g. "vectorize this"), given once the tests ``after`` pass.
+    ``fn(student, ctx)`` returns a message, or None when there is nothing to say."""
+    id: str
+    fn: Callable
+    after: tuple[str, ...]
+    framework: str = "numpy"
+
+
 class Registry(dict):
-    """``id -> Test`` for one assignment, filled by the :meth:`test` decorator."""
+    """``id -> Test`` for one assignment, filled by the :meth:`test` decorator; its
+    :attr:`advice` list by :meth:`advise`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.advice: list[Advice] = []
 
     def test(self, id: str, *, functions: tuple[str, ...] | None = None, framework: str = "numpy"):
         def deco(fn):
@@ -519,6 +534,22 @@ class Registry(dict):
             return fn
 
         return deco
+
+    def advise(self, id: str, *, after: tuple[str, ...], framework: str = "numpy"):
+        def deco(fn):
+            self.advice.append(Advice(id, fn, tuple(after), framework))
+            return fn
+
+        return deco
+
+
+def run_advice(advice: Advice, student: Student, seed: int) -> str | None:
+    """The advice's message, or None (also when the student's code fails: tests report that)."""
+    try:
+        with framework_policy(advice.framework):
+            return advice.fn(student, Context(seed=seed, hidden=False))
+    except CheckFailure:
+        return None
 
 
 @dataclass

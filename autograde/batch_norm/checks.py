@@ -813,3 +813,57 @@ def bn_module_grad(student, ctx):
                          tol=_module_tol(spec["dtype"], want["dgamma"], x), case=at)
             expect_close(got["dbias"], want["dbeta"], what="BatchNorm1d.bias.grad",
                          tol=_module_tol(spec["dtype"], want["dbeta"], x), case=at)
+
+
+# ---------------------------------------------------------------------------------------------
+# Advice (no points): an unvectorized answer. `python -m bench bn` times, single-threaded, at
+# float64 512 x 1024, PyTorch's F.batch_norm forward+backward, the solution's vectorized numpy and
+# a loop over the features: see bench/results/batchnorm.md. K sits between the two numpy versions'
+# ratios to PyTorch, with room for a loaded machine on either side.
+SPEED_SIZE = (512, 1024)
+SPEED_K = 8.0
+SPEED_REPEATS = 3
+
+
+def _torch_seconds(x, gamma, beta, dout, repeats: int) -> float:
+    """Best-of-``repeats`` seconds of F.batch_norm forward + backward on the CPU, one thread."""
+    import time
+
+    import torch
+    import torch.nn.functional as F
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        xt = torch.tensor(x, requires_grad=True)
+        wt, bt = torch.tensor(gamma, requires_grad=True), torch.tensor(beta, requires_grad=True)
+        dt = torch.tensor(dout)
+        best = float("inf")
+        for _ in range(repeats + 1):  # the first run warms up
+            t0 = time.perf_counter()
+            y = F.batch_norm(xt, None, None, wt, bt, training=True, eps=EPS)
+            torch.autograd.grad(y, (xt, wt, bt), dt)
+            best = min(best, time.perf_counter() - t0)
+        return best
+    finally:
+        torch.set_num_threads(threads)
+
+
+@TESTS.advise("vectorized", after=("batchnorm_forward_train", "batchnorm_backward_fast"))
+def vectorized(student, ctx):
+    """Warn when batchnorm_forward + batchnorm_backward_fast is more than SPEED_K times slower
+    than PyTorch at SPEED_SIZE (float64, one thread each)."""
+    r = np.random.default_rng(0)
+    n, d = SPEED_SIZE
+    x, dout = r.normal(3, 2, size=(n, d)), r.normal(size=(n, d))
+    gamma, beta = r.normal(size=d), r.normal(size=d)
+    got = student.run(drivers.time_forward_backward, "batchnorm_forward", "batchnorm_backward_fast",
+                      x, gamma, beta, dout, SPEED_REPEATS)
+    ratio = float(got["seconds"]) / _torch_seconds(x, gamma, beta, dout, SPEED_REPEATS)
+    if ratio > SPEED_K:
+        return (f"batchnorm_forward + batchnorm_backward_fast took {float(got['seconds']) * 1e3:.1f} ms at "
+                f"N x D = {n} x {d} (float64), {ratio:.0f}x PyTorch's F.batch_norm forward + backward; a "
+                f"vectorized numpy answer is within about 2x of it (a warning past {SPEED_K:g}x). A Python loop "
+                f"over the features or the examples? Write each step as one numpy expression over the whole "
+                f"(N, D) array, reducing with axis=0.")
+    return None

@@ -219,5 +219,20 @@ def _run_module(torch, cls, spec, dtype, device):
     return result
 
 
+def time_forward_backward(ns: dict, forward: str, backward: str, x, gamma, beta, dout, repeats: int):
+    """Best of ``repeats`` wall-clock seconds of the student's train-mode forward + backward.
+    Measured in the student's process: it can only change the advice it gets, never a score."""
+    import time
+
+    fwd, bwd = ns[forward], ns[backward]
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        _, cache = fwd(x, gamma, beta, {"mode": "train"})
+        bwd(dout, cache)
+        best = min(best, time.perf_counter() - t0)
+    return {"seconds": best}
+
+
 # The student's class module_steps exercises (named in messages: core.subject).
 module_steps.subject = "BatchNorm1d"

@@ -77,6 +77,9 @@ def feedback_html(r: dict, nb: dict) -> str:
         rows.append(f"<tr><td><code>{e(t['test_id'])}</code></td><td>{_num(t['score'])} / {_num(t['max_score'])}</td>"
                     f"<td>{verdict} {flags}{msg}</td></tr>")
     parts.append("<h2>Tests</h2><table><tr><th>test</th><th>points</th><th>result</th></tr>" + "".join(rows) + "</table>")
+    if nb.get("advice"):
+        parts.append("<h2>Advice</h2><p class=\"muted\">No points depend on this.</p><ul>"
+                     + "".join(f"<li>{e(a['message'])}</li>" for a in nb["advice"]) + "</ul>")
     if nb.get("cell_errors"):
         parts.append("<h2>Cells that raised an error</h2><p class=\"muted\">They were skipped, as a kernel would; "
                      "what they define is missing.</p><ul>" + "".join(f"<li><code>{e(c)}</code></li>" for c in nb["cell_errors"]) + "</ul>")

@@ -149,8 +149,8 @@ def grade_notebook(job: dict, plan_nb: dict, data: bytes | None, found_as: str |
     seed = job["seed"] if job.get("seed") is not None else derive_seed(job["seed_base"], student, assignment, name)
     tests = load_tests(assignment)
     res = {"notebook": name, "file": found_as, "seed": seed, "status": "graded", "flags": [], "tests": [],
-           "cell_errors": [], "tamper": [], "events": [], "isolation": {}, "answers": [], "stdout": "", "stderr": "",
-           "timing": {}}
+           "cell_errors": [], "tamper": [], "events": [], "isolation": {}, "answers": [], "advice": [], "stdout": "",
+           "stderr": "", "timing": {}}
 
     def zero(message: str, flag: str) -> None:
         res["tests"] = [{"test_id": tid, "score": 0.0, "max_score": pts, "passed": False, "message": message,
@@ -222,6 +222,13 @@ def grade_notebook(job: dict, plan_nb: dict, data: bytes | None, found_as: str |
                             f"the saved output shows \u2714 {t['test_id']} (seed {s}), but your code fails those "
                             f"visible cases in isolation: {v.message.splitlines()[0][:200]}")
                         break
+            # advice (no points), for what passed: e.g. an unvectorized answer
+            passed = {t["test_id"] for t in res["tests"] if t["passed"]}
+            for adv in getattr(tests, "advice", []):
+                if set(adv.after) <= passed:
+                    msg = core.run_advice(adv, student, seed)
+                    if msg:
+                        res["advice"].append({"id": adv.id, "message": msg})
         res["flags"] += [flag for t in res["tests"] for flag in t["flags"]]
     finally:
         sb.close()

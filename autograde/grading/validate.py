@@ -80,6 +80,8 @@ def validate(path: str | Path, *, assignment: str | None = None, seed: int | Non
             p(f"\u2718 {t['test_id']} ({pts}){flags}:")
             for line in t["message"].splitlines():
                 p(f"    {line}")
+    for a in res.get("advice", []):
+        p(f"advice (no points): {a['message']}")
     for err in res["cell_errors"]:
         p(f"note: {err} (the cell was skipped)")
     for f in res["flags"]:

@@ -1,0 +1,51 @@
+"""Advice costs no points but must be right: the vectorized solution gets none, a student-style
+loop over the features gets the vectorization warning (a timing comparison with a wide margin:
+the loop is ~20-30x PyTorch here, the solution ~1-2x, the threshold 8x)."""
+from conftest import solution_namespace
+
+from autograde.core import LocalStudent, run_advice
+from autograde.notebook import exec_cells
+from autograde.paths import load_tests
+
+LOOP = '''
+def batchnorm_backward_fast(dout, cache):
+    xc, var, eps, inv_std, xhat, gamma = cache
+    n, d = dout.shape
+    dx, dgamma, dbeta = np.empty_like(dout), np.empty(d), np.empty(d)
+    for j in range(d):  # one feature at a time
+        dy = dout[:, j]
+        dbeta[j], dgamma[j] = dy.sum(), (dy * xhat[:, j]).sum()
+        dx[:, j] = gamma[j] * inv_std[j] / n * (n * dy - dbeta[j] - xhat[:, j] * dgamma[j])
+    return dx, dgamma, dbeta
+'''
+
+
+def _advice(ns):
+    (adv,) = [a for a in load_tests("batch_norm").advice if a.id == "vectorized"]
+    return run_advice(adv, LocalStudent(ns), seed=0)
+
+
+def test_vectorized_solution_gets_no_advice():
+    assert _advice(solution_namespace("batch_norm")) is None
+
+
+def test_loop_over_features_gets_the_vectorization_warning():
+    ns, errors = exec_cells([(0, LOOP)], solution_namespace("batch_norm"))
+    assert not errors, errors
+    msg = _advice(ns)
+    assert msg is not None and "x PyTorch's F.batch_norm" in msg and "axis=0" in msg, msg
+
+
+def test_advice_waits_for_passing_tests():
+    (adv,) = load_tests("batch_norm").advice
+    assert set(adv.after) <= set(load_tests("batch_norm"))
+
+
+def test_feedback_shows_advice():
+    from autograde.grading.feedback import feedback_html
+
+    nb = {"notebook": "batch_norm.ipynb", "seed": 1, "flags": [], "tests": [], "answers": [],
+          "advice": [{"id": "vectorized", "message": "took 69.3 ms, 30x PyTorch's"}]}
+    r = {"assignment": "batch_norm", "student_id": "s1", "score": 0, "max_score": 0, "notebooks": [nb]}
+    html = feedback_html(r, nb)
+    assert "<h2>Advice</h2>" in html and "30x PyTorch&#x27;s" in html
