@@ -103,7 +103,8 @@ def with_code(notebooks: dict[str, dict], code: str) -> dict[str, dict]:
 
 
 def make_submissions(folder: Path, n: int) -> list[dict]:
-    """``n`` submissions, spread over the assignments in turn, in nbgrader's submitted layout."""
+    """``n`` submissions in nbgrader's submitted layout: each student submits every assignment
+    in turn (the last one may have submitted only some)."""
     from autograde.paths import assignments, exercise_notebooks, solution_notebooks
 
     def load(paths):
@@ -125,7 +126,7 @@ def make_submissions(folder: Path, n: int) -> list[dict]:
     while len(subs) < n:
         a = names[i % len(names)]
         kind, notebooks = plans[a][(i // len(names)) % len(plans[a])]
-        student = f"s{len(subs) + 1:02d}"
+        student = f"s{i // len(names) + 1:02d}"
         dest = folder / student / a
         dest.mkdir(parents=True)
         for name, nb in notebooks.items():

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import nbformat
 
 from .. import notebook
 from ..core import fresh_seed
@@ -52,11 +51,10 @@ def validate(path: str | Path, *, assignment: str | None = None, seed: int | Non
         raise UsageError(f"{path}: no such notebook")
     try:
         data = path.read_bytes()
-        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
-        if not isinstance(nb.get("cells"), list):
-            raise ValueError("no cells")
-    except Exception as exc:  # noqa: BLE001
-        raise UsageError(f"{path.name}: not a readable notebook ({type(exc).__name__}: {str(exc)[:150]})") from None
+        nb = notebook.loads(data, path.name)
+    except (OSError, notebook.InvalidNotebook) as exc:
+        raise UsageError(str(exc) if isinstance(exc, notebook.InvalidNotebook)
+                         else f"{path.name}: cannot be read ({exc.strerror})") from None
     if assignment:
         require_assignment(assignment)
         plan = make_plan(assignment)

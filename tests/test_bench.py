@@ -1,0 +1,42 @@
+"""The benchmarks run, at a tiny size (figures go to a scratch folder, never to bench/results/):
+a smoke test that they work on a fresh clone, not a timing test."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from autograde.paths import ROOT
+
+
+def _bench(tmp_path, *args):
+    env = {**os.environ, "BENCH_RESULTS": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=900)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    return r.stdout
+
+
+@pytest.mark.slow
+def test_bench_grading_tiny(tmp_path):
+    out = _bench(tmp_path, "grading", "--n", "3")
+    g = json.loads((tmp_path / "grading.json").read_text())
+    assert g["n"] == 3 and g["nbgrader_s"] > 0 and g["workers1_s"] > 0 and g["workers2_s"] > 0
+    assert g["machine"]["cores"] >= 1 and "torch" in g["machine"]
+    # the same three submissions get the same scores from plain nbgrader and from `grade`
+    assert g["nbgrader_scores"] == g["grade_scores"], (g["nbgrader_scores"], g["grade_scores"])
+    assert "plain nbgrader autograde" in out and (tmp_path / "grading.md").is_file()
+
+
+@pytest.mark.slow
+def test_bench_bn_quick(tmp_path):
+    _bench(tmp_path, "bn", "--quick", "--repeats", "2")
+    b = json.loads((tmp_path / "batchnorm_quick.json").read_text())
+    assert {f["dtype"] for f in b["figures"]} == {"float32", "float64"}
+    assert all(f["torch_s"] > 0 and f["numpy_fast_s"] > 0 and f["loop_s"] > 0 for f in b["figures"])
+
+
+def test_bench_usage():
+    r = subprocess.run([sys.executable, "-m", "bench", "nonsense"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "usage" in r.stderr
