@@ -61,7 +61,9 @@ def feedback_html(r: dict, nb: dict) -> str:
              f"<p>Student <b>{e(r['student_id'])}</b>. Autograded score <b>{_num(nb_score)} / {_num(nb_max)}</b>"
              + (f" (assignment total {_num(r['score'])} / {_num(r['max_score'])})" if len(r["notebooks"]) > 1 else "")
              + (f"; {_num(r.get('manual_max_score', 0))} more point(s) are graded by hand." if r.get("manual_max_score") else ".")
-             + f" Seed <code>{e(nb['seed'])}</code> (the inputs of every test derive from it).</p>"]
+             + f" Seed <code>{e(nb['seed'])}</code> (the inputs of every test derive from it)."
+             + (f" References: PyTorch on <code>{e(nb['reference_device'])}</code>, float64." if nb.get("reference_device") else "")
+             + "</p>"]
     if nb["flags"]:
         items = "".join(f"<li><span class=\"flag\">{e(f)}</span>{e(FLAG_TEXT.get(f, ''))}</li>" for f in nb["flags"])
         parts.append(f"<h2>Flags</h2><ul>{items}</ul>")

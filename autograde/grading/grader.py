@@ -171,6 +171,9 @@ def grade_notebook(job: dict, plan_nb: dict, data: bytes | None, found_as: str |
         zero(f"the notebook could not be read: {str(exc)[:300]}", "invalid-notebook")
         return res
     res["timing"]["parse_s"] = time.perf_counter() - t0
+    from ..device import reference_device
+
+    res["reference_device"] = reference_device()  # the device the PyTorch references ran on
     if not plan_nb["tests"]:  # nothing autograded in this notebook (hand-graded answers only)
         return res
 
