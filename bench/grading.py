@@ -210,6 +210,12 @@ def main(argv=None) -> int:
         w1_s, out1 = hardened(tmp, submitted, 1)
         w2_s, out2 = hardened(tmp, submitted, 2)
         parts = breakdown(out1)
+        # Outside the jobs (run.json): before grading starts (interpreter, imports, plans) and after
+        # the last job (CSVs, feedback, report, the rest of the gradebook).
+        run1 = json.loads((out1 / "run.json").read_text())["seconds"]
+        outside = {"cli_startup_and_imports_s": w1_s - run1["total"],
+                   "worker_start_and_result_writes_s": run1["grading"] - parts["job_total_s"],
+                   "csv_feedback_report_gradebook_s": run1["total"] - run1["grading"]}
         # grades.csv also lists each student's other assignments (flag `missing`): keep what was submitted
         keys = [(s["student_id"], s["assignment"]) for s in subs]
         g1, g2 = ({k: g[k] for k in keys} for g in (grades(out1), grades(out2)))
@@ -227,7 +233,10 @@ def main(argv=None) -> int:
         rows.append([label, s, s / n, (nbg_s / s) if nbg_s else "-"])
     table = markdown_table(["grader", "seconds", "s / submission", "speed-up vs nbgrader"], rows)
     where = markdown_table(["where the time goes (--workers 1, summed over submissions)", "seconds", "s / submission"],
-                           [[k, v, v / n] for k, v in parts.items()])
+                           [[k, v, v / n] for k, v in {**parts, **outside}.items()])
+    where += ("\n\njob_total_s is the jobs' wall time; the rows above it but gradebook_s are its parts (cells_s "
+              "and student_calls_s the student's code, the others the grader's; the rest is closing the "
+              "student processes). The last three rows are once per run: this wall time minus the jobs.")
     goals = [f"1 -> 2 workers: {w1_s / w2_s:.2f}x (goal >= 1.7: {'met' if w1_s / w2_s >= 1.7 else 'NOT met'})",
              f"grader overhead per submission (wall of --workers 1 minus student compute, / n): {overhead:.3f} s "
              f"(goal <= 0.5: {'met' if overhead <= 0.5 else 'NOT met'})"]
@@ -245,7 +254,7 @@ def main(argv=None) -> int:
             f"{table}\n\n{where}\n\n" + "\n".join(f"- {g}" for g in goals + agree) + "\n")
     save("grading", {
         "n": n, "kinds": kinds, "submissions": subs, "nbgrader_s": nbg_s, "workers1_s": w1_s, "workers2_s": w2_s,
-        "breakdown_workers1_s": parts, "overhead_per_submission_s": overhead,
+        "breakdown_workers1_s": {**parts, **outside}, "overhead_per_submission_s": overhead,
         "nbgrader_scores": {f"{k[0]}/{k[1]}": v for k, v in nbg_scores.items()},
         "grade_scores": {f"{k[0]}/{k[1]}": v[0] for k, v in g1.items()},
     }, text)
