@@ -153,14 +153,9 @@ def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout
         _precompute(jobs, plans)
 
     gb_target = gradebook or f"sqlite:///{(out / 'gradebook.db').resolve()}"
-    # The gradebook's schema and the report's imports, while the workers grade (this process
-    # only waits for them): a few seconds less at the end of every run.
-    prep = threading.Thread(target=_prepare_outputs, args=(gb_target,), daemon=True)
-    prep.start()
     errors = []
     if jobs:
-        errors = _run(jobs, out, workers, dask, progress, log)
-    prep.join()
+        errors = _run(jobs, out, workers, dask, progress, log, during=lambda: _prepare_outputs(gb_target))
 
     t_grade = time.perf_counter() - t_start
     pairs = [(s, a) for s in students for a in todo]
@@ -234,15 +229,23 @@ def _precompute(jobs: list[dict], plans: dict) -> None:
                                                                spaces[(a, nb["name"])])
 
 
-def _run(jobs: list[dict], out: Path, workers: int, dask: str | None, progress: bool, log) -> list[str]:
+def _run(jobs: list[dict], out: Path, workers: int, dask: str | None, progress: bool, log, during=None) -> list[str]:
+    """Grade `jobs` on the pool (or Dask); `during()` runs in a thread while the workers grade."""
     from tqdm import tqdm
 
     executor, client = _executor(workers, dask)
     errors: list[str] = []
     bar = tqdm(total=len(jobs), desc="grading", unit="submission", disable=not progress, file=sys.stderr,
                dynamic_ncols=True)
+    helper = None
     try:
         futures = {executor.submit(safe_grade_job, job): job for job in jobs}
+        # Only now, with this thread's imports done and the workers started: two threads importing at
+        # once can fail (CI saw "No module named 'distributed.protocol.serialize'"). Dask's client
+        # imports lazily in its own thread, so with --dask `during` runs afterwards instead.
+        if during is not None and client is None:
+            helper = threading.Thread(target=during, daemon=True)
+            helper.start()
         for fut in cf.as_completed(futures):
             job = futures[fut]
             label = f"{job['student_id']}/{job['assignment']}"
@@ -266,6 +269,10 @@ def _run(jobs: list[dict], out: Path, workers: int, dask: str | None, progress: 
             executor.shutdown(wait=True)
         if client is not None:
             client.close()
+    if helper is not None:
+        helper.join()
+    elif during is not None:
+        during()
     return errors
 
 
