@@ -329,20 +329,21 @@ def call_function(namespace: dict, name: str, *args):
 class Student:
     """The student's code, seen from a check. Subclasses say where it runs (``_execute``)."""
 
-    where = "this process"
-
-    def _execute(self, driver: Callable, args: tuple) -> dict:  # pragma: no cover - abstract
+    def _execute(self, driver: Callable, args: tuple, what: str) -> dict:  # pragma: no cover - abstract
+        """The driver's plain outcome; ``what`` names the student's code in any failure it raises."""
         raise NotImplementedError
 
     def run(self, driver: Callable, *args, what: str | None = None):
         """Run a driver next to the student's code; return its plain result or raise the
-        student's error as a :class:`CheckFailure` with a diagnosis."""
-        outcome = self._execute(driver, args)
+        student's error as a :class:`CheckFailure` with a diagnosis. ``what`` names the student's
+        code in messages (default: :func:`subject`, never the driver)."""
+        what = what or subject(driver, args)
+        outcome = self._execute(driver, args, what)
         err = outcome["error"]
         if err is not None:
             if err["type"] == "Forbidden":  # raised by a driver's own detection, not by the student
                 raise Forbidden(err["message"])
-            raise CheckFailure(describe_error(err, what or getattr(driver, "__name__", "your code")))
+            raise CheckFailure(describe_error(err, what))
         return outcome["value"]
 
     def call(self, name: str, *args, argnames: tuple[str, ...] = ()):
@@ -361,12 +362,10 @@ class Student:
 class LocalStudent(Student):
     """Student code living in a namespace of this process (the notebook kernel, or pytest)."""
 
-    where = "this process"
-
     def __init__(self, namespace: dict):
         self.namespace = namespace
 
-    def _execute(self, driver, args):
+    def _execute(self, driver, args, what):
         return execute(driver, self.namespace, args)
 
 

@@ -44,8 +44,9 @@ def _joined(x):
 
 def loads(text: str | bytes, name: str = "notebook") -> Node:
     """A notebook from its JSON. Format 4 is read directly, multi-line strings joined as nbformat
-    joins them, without schema validation (importing nbformat's validator alone takes ~3 s, paid
-    by every grading process); older formats go through nbformat's converter."""
+    joins them (every cell's ``source`` is then a str; a cell whose source is not text makes the
+    notebook invalid), without schema validation (importing nbformat's validator alone takes ~3 s,
+    paid by every grading process); older formats go through nbformat's converter."""
     try:
         raw = json.loads(text)
         if not isinstance(raw, dict):
@@ -59,8 +60,10 @@ def loads(text: str | bytes, name: str = "notebook") -> Node:
     nb = _node(raw)
     if not isinstance(nb.get("cells"), list) or not all(isinstance(c, dict) for c in nb["cells"]):
         raise InvalidNotebook(f"{name}: not a readable notebook (no cells)")
-    for cell in nb["cells"]:
+    for i, cell in enumerate(nb["cells"]):
         cell["source"] = _joined(cell.get("source", ""))
+        if not isinstance(cell["source"], str):
+            raise InvalidNotebook(f"{name}: not a readable notebook (cell {i}: its source is not text)")
         cell.setdefault("metadata", Node())
         for out in cell.get("outputs", []) if isinstance(cell.get("outputs"), list) else []:
             if isinstance(out, dict):
@@ -104,7 +107,7 @@ def student_cells(nb) -> list[tuple[int, str]]:
     out = []
     for i, cell in enumerate(nb.cells):
         if cell.get("cell_type") == "code" and not is_test_cell(cell):
-            out.append((i, to_python(cell.source if isinstance(cell.source, str) else "".join(cell.source))))
+            out.append((i, to_python(cell.source)))
     return out
 
 

@@ -176,6 +176,7 @@ def test_parse_size():
 # the sandbox, directly
 # ---------------------------------------------------------------------------------------------
 def test_sandbox_plain_data_only_and_restart(tmp_path):
+    from autograde.core import CheckFailure
     from autograde.grading.sandbox import RemoteStudent, Sandbox
 
     code = '''
@@ -198,7 +199,7 @@ def die(x):
         assert st.call("obj_array", np.ones(2)) == Opaque("ndarray of dtype object")
         out = st.call("ok", np.ones(2))
         assert np.array_equal(out["a"], [2, 2]) and out["b"] == (1, "two")
-        with pytest.raises(Exception, match="exited with code 4"):
+        with pytest.raises(CheckFailure, match="exited with code 4 while die ran"):
             st.call("die", np.ones(2))
         assert st.call("ok", np.ones(1))["b"] == (1, "two")  # a fresh process, cells re-run
         assert sb.starts == 2 and [f for f, _ in sb.events] == ["crash"]
@@ -221,6 +222,38 @@ def test_remote_and_local_students_agree():
         x = np.random.default_rng(0).normal(size=(4, 3))
         assert local.run(call_function, "mse_loss_grad", x, x * 0)["out"].tobytes() == \
             remote.run(call_function, "mse_loss_grad", x, x * 0)["out"].tobytes()
+
+
+def test_remote_failures_name_the_students_code():
+    """A time-out or a crash names the student's function or class, never the grader's driver."""
+    from autograde.batch_norm import drivers
+    from autograde.core import CheckFailure
+    from autograde.grading.sandbox import Died, RemoteStudent, Timeout
+
+    class Stub:  # a sandbox whose every request fails as told
+        timeout, memory, failure = 5.0, 2**30, Timeout()
+
+        def __init__(self):
+            self.events = []
+
+        def _event(self, flag, message):
+            self.events.append((flag, message))
+
+        def request(self, driver, args, policy):
+            raise self.failure
+
+    sb = Stub()
+    st = RemoteStudent(sb)
+    with pytest.raises(CheckFailure, match="^batchnorm_forward did not return within 5 s") as info:
+        st.run(drivers.forward_steps, "batchnorm_forward", np.ones(2), np.zeros(2), {}, [])
+    assert "forward_steps" not in str(info.value)
+    sb.failure = Died("exited with code 4")
+    with pytest.raises(CheckFailure, match="exited with code 4 while BatchNorm1d ran"):
+        st.run(drivers.module_steps, {})
+    with pytest.raises(CheckFailure, match="exited with code 4 while mse_loss ran"):
+        st.call("mse_loss", np.ones(2), np.zeros(2))
+    assert [f for f, _ in sb.events] == ["timeout", "crash", "crash"]
+    assert not any("_steps" in m for _, m in sb.events), sb.events
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,7 +298,8 @@ def nested(x):
 '''
     with Sandbox([(0, code)], timeout=10, memory=2**31) as sb:
         st = RemoteStudent(sb)
-        for name, phrase in [("many", "too much data"), ("surrogate", "bad"), ("recurse", "RecursionError")]:
+        for name, phrase in [("many", "too much data"), ("surrogate", "surrogate raised ValueError: bad"),
+                             ("recurse", "RecursionError")]:
             with pytest.raises(CheckFailure, match=phrase) as info:
                 st.run(call_function, name, np.ones(1), what=name)
             str(info.value).encode("utf-8")

@@ -16,6 +16,8 @@ import io
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from .results import num
+
 FLAG_TEXT = {
     "tampering": "your code changed numpy, torch, builtins or the course's test helpers (or the notebook's saved "
                  "test output does not match what your code does). It did not change any score: tests run outside "
@@ -50,17 +52,13 @@ def _page(title: str, body: str) -> str:
             f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
 
 
-def _num(x) -> str:
-    return f"{float(x):g}"
-
-
 def feedback_html(r: dict, nb: dict) -> str:
     nb_score = sum(t["score"] for t in nb["tests"])
     nb_max = sum(t["max_score"] for t in nb["tests"])
     parts = [f"<h1>{e(r['assignment'])}: {e(nb['notebook'])}</h1>",
-             f"<p>Student <b>{e(r['student_id'])}</b>. Autograded score <b>{_num(nb_score)} / {_num(nb_max)}</b>"
-             + (f" (assignment total {_num(r['score'])} / {_num(r['max_score'])})" if len(r["notebooks"]) > 1 else "")
-             + (f"; {_num(r.get('manual_max_score', 0))} more point(s) are graded by hand." if r.get("manual_max_score") else ".")
+             f"<p>Student <b>{e(r['student_id'])}</b>. Autograded score <b>{num(nb_score)} / {num(nb_max)}</b>"
+             + (f" (assignment total {num(r['score'])} / {num(r['max_score'])})" if len(r["notebooks"]) > 1 else "")
+             + (f"; {num(r.get('manual_max_score', 0))} more point(s) are graded by hand." if r.get("manual_max_score") else ".")
              + f" Seed <code>{e(nb['seed'])}</code> (the inputs of every test derive from it)."
              + (f" References: PyTorch on <code>{e(nb['reference_device'])}</code>, float64." if nb.get("reference_device") else "")
              + "</p>"]
@@ -76,7 +74,7 @@ def feedback_html(r: dict, nb: dict) -> str:
         verdict = "<span class=\"pass\">\u2714 passed</span>" if ok else "<span class=\"fail\">\u2718 failed</span>"
         msg = f"<pre>{e(t['message'])}</pre>" if t["message"] else ""
         flags = "".join(f"<span class=\"flag\">{e(f)}</span>" for f in t.get("flags", []))
-        rows.append(f"<tr><td><code>{e(t['test_id'])}</code></td><td>{_num(t['score'])} / {_num(t['max_score'])}</td>"
+        rows.append(f"<tr><td><code>{e(t['test_id'])}</code></td><td>{num(t['score'])} / {num(t['max_score'])}</td>"
                     f"<td>{verdict} {flags}{msg}</td></tr>")
     parts.append("<h2>Tests</h2><table><tr><th>test</th><th>points</th><th>result</th></tr>" + "".join(rows) + "</table>")
     if nb.get("advice"):
@@ -129,7 +127,7 @@ def write_report(out: Path, results: list[dict], plans: dict) -> None:
         max_score = rs[0]["max_score"] if rs else 0
         scores = [r["score"] for r in rs]
         parts.append(f"<h2>{e(a)}</h2><p>{len(rs)} submission(s); mean {sum(scores) / max(len(scores), 1):.2f} / "
-                     f"{_num(max_score)}; flags: {e(dict(Counter(f for r in rs for f in r['flags'])) or 'none')}</p>")
+                     f"{num(max_score)}; flags: {e(dict(Counter(f for r in rs for f in r['flags'])) or 'none')}</p>")
         fig, ax = plt.subplots(figsize=(6, 2.8))
         bins = [x - 0.25 for x in range(int(max_score) + 2)] if float(max_score).is_integer() else 10
         ax.hist(scores, bins=bins, color="#4c72b0", rwidth=0.8)
@@ -163,12 +161,12 @@ def write_report(out: Path, results: list[dict], plans: dict) -> None:
             ax.set_title(f"{a}: per test")
             parts.append(_png(fig))
             rows = "".join(
-                f"<tr><td>{e(n)}</td><td><code>{e(t)}</code></td><td>{_num(p)}</td><td>{earned[(n, t)]}</td>"
+                f"<tr><td>{e(n)}</td><td><code>{e(t)}</code></td><td>{num(p)}</td><td>{earned[(n, t)]}</td>"
                 f"<td>{lost[(n, t)]}</td><td>{e(dict(flagged[(n, t)]) or '')}</td></tr>" for n, t, p in tests)
             parts.append("<table><tr><th>notebook</th><th>test</th><th>points</th><th>earned</th><th>lost</th>"
                          f"<th>flags</th></tr>{rows}</table>")
         rows = "".join(
-            f"<tr><td>{e(r['student_id'])}</td><td>{_num(r['score'])} / {_num(r['max_score'])}</td>"
+            f"<tr><td>{e(r['student_id'])}</td><td>{num(r['score'])} / {num(r['max_score'])}</td>"
             f"<td>{e(';'.join(r['flags']))}</td><td><a href=\"feedback/{e(r['student_id'])}/{e(a)}/\">feedback</a></td></tr>"
             for r in rs)
         parts.append(f"<table><tr><th>student</th><th>score</th><th>flags</th><th></th></tr>{rows}</table>")

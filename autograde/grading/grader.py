@@ -79,8 +79,7 @@ def plan_digest(plan: dict) -> str:
 # ---------------------------------------------------------------------------------------------
 # One submission
 # ---------------------------------------------------------------------------------------------
-def _graded_names(plan_nb: dict, assignment: str) -> set[str]:
-    tests = load_tests(assignment)
+def _graded_names(plan_nb: dict, tests: core.Registry) -> set[str]:
     return {f for tid, _ in plan_nb["tests"] for f in tests[tid].functions}
 
 
@@ -100,7 +99,7 @@ def answers_of(nb, graded: set[str]) -> list[dict]:
     for i, cell in enumerate(nb.cells):
         if notebook.is_test_cell(cell):
             continue
-        src = cell.source if isinstance(cell.source, str) else "".join(cell.source)
+        src = cell.source  # a str: notebook.loads joins it
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if meta.get("solution") or (cell.get("cell_type") == "code" and _defines(src, graded)):
             out.append({"cell": i, "kind": cell.get("cell_type", "code"), "grade_id": meta.get("grade_id"),
@@ -115,13 +114,11 @@ def saved_checks(nb) -> dict[str, list[int]]:
         if not notebook.is_test_cell(cell):
             continue
         for out in cell.get("outputs", []) or []:
-            texts = []
-            if out.get("output_type") == "stream":
-                texts.append(out.get("text", ""))
-            for v in (out.get("data") or {}).values():
-                texts.append(v if isinstance(v, str) else "".join(v) if isinstance(v, list) else "")
-            for text in texts:
-                text = text if isinstance(text, str) else "".join(text)
+            texts = [out.get("text")] if out.get("output_type") == "stream" else []
+            texts += (out.get("data") or {}).values()
+            for text in texts:  # notebook.loads joins text; anything else (a JSON value...) shows no ✔
+                if not isinstance(text, str):
+                    continue
                 for tid, seed in CHECK_LINE.findall(text):
                     found.setdefault(tid, [])
                     if int(seed) not in found[tid]:
@@ -163,7 +160,7 @@ def grade_notebook(job: dict, plan_nb: dict, data: bytes | None, found_as: str |
     try:
         nb = notebook.loads(data, name)
         cells = notebook.student_cells(nb)
-        graded = _graded_names(plan_nb, assignment)
+        graded = _graded_names(plan_nb, tests)
         res["answers"] = answers_of(nb, graded)
         claimed = saved_checks(nb)
     except (notebook.InvalidNotebook, AttributeError, TypeError, KeyError) as exc:
@@ -286,10 +283,13 @@ def submission_key(seed_base: int, plan: dict, notebooks: dict[str, bytes | None
 MAX_FILES_BYTES = 64 * 2**20
 
 
-def read_files(folder: Path | None, limit: int = MAX_FILES_BYTES) -> dict[str, bytes]:
+def read_files(folder: Path | None, limit: int = MAX_FILES_BYTES,
+               known: dict[str, bytes | None] | None = None) -> dict[str, bytes]:
     """Every file of a submission folder (relative path -> bytes), for the student process's
     working folder, as nbgrader would run the notebook inside it. Hidden folders and
-    checkpoints are left out; so is whatever exceeds ``limit`` bytes in all."""
+    checkpoints are left out; so is whatever exceeds ``limit`` bytes in all. ``known`` holds
+    files already read (e.g. :func:`read_notebooks`): their bytes are reused, not read again."""
+    known = known or {}
     out: dict[str, bytes] = {}
     if folder is None or not folder.is_dir():
         return out
@@ -302,7 +302,7 @@ def read_files(folder: Path | None, limit: int = MAX_FILES_BYTES) -> dict[str, b
             size = p.stat().st_size
             if total + size > limit:
                 continue
-            out[rel.as_posix()] = p.read_bytes()
+            out[rel.as_posix()] = known.get(rel.as_posix()) or p.read_bytes()
             total += size
         except OSError:
             continue

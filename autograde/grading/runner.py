@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..paths import ROOT, SOLUTIONS, UsageError, assignments
 from . import results as R
-from .grader import grade_job, make_plan, read_files, read_notebooks, safe_grade_job, submission_key
+from .grader import make_plan, read_files, read_notebooks, safe_grade_job, submission_key
 from .sandbox import DEFAULT_MEMORY, DEFAULT_TIMEOUT
 
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.I)
@@ -128,6 +128,8 @@ def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout
         stale.unlink(missing_ok=True)
     gb_path = Path(gradebook) if gradebook and "://" not in gradebook else None
     plans = {a: make_plan(a) for a in todo}
+    slims = {a: {"assignment": a, "notebooks": [{k: v for k, v in nb.items() if k != "cells"} for nb in plan["notebooks"]]}
+             for a, plan in plans.items()}  # what a job needs of the plan (the cells stay here)
     hide = hidden_paths(submissions, out, gb_path)
     t_start = time.perf_counter()
 
@@ -141,9 +143,8 @@ def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout
             if not force and old and old.get("key") == key and "grader_error" not in old:
                 done.append((student, a))
                 continue
-            slim = {"assignment": a, "notebooks": [{k: v for k, v in nb.items() if k != "cells"} for nb in plans[a]["notebooks"]]}
-            jobs.append({"student_id": student, "assignment": a, "plan": slim, "notebooks": nbs, "seed_base": seed,
-                         "files": read_files(submissions / student / a),
+            jobs.append({"student_id": student, "assignment": a, "plan": slims[a], "notebooks": nbs, "seed_base": seed,
+                         "files": read_files(submissions / student / a, known=nbs),
                          "key": key, "hidden": True, "timeout": float(timeout), "cell_timeout": cell_timeout,
                          "memory": int(memory), "hide": hide, "isolate": isolate})
     if done:
@@ -276,4 +277,4 @@ def _run(jobs: list[dict], out: Path, workers: int, dask: str | None, progress: 
     return errors
 
 
-__all__ = ["grade", "grade_job", "parse_size"]
+__all__ = ["grade", "parse_size"]

@@ -285,7 +285,7 @@ def _child_main(sock: socket.socket, baseline: dict) -> None:
 
 
 def _serve(sock: socket.socket, spec: dict, info: dict, baseline: dict) -> None:
-    from .. import core, notebook
+    from .. import notebook
     from . import tamper
 
     send = lambda header, buffers=(): wire.send_frame(sock, wire.pack(header, list(buffers)))  # noqa: E731
@@ -870,15 +870,12 @@ class RemoteStudent(core.Student):
     qualname and arguments to the :class:`Sandbox` and returns the plain outcome. Time-outs,
     crashes and memory exhaustion become failed checks (and events the grader turns into flags)."""
 
-    where = "an isolated process"
-
     def __init__(self, sandbox: Sandbox):
         self.sandbox = sandbox
         self.seconds = 0.0  # wall time of the requests (the student's side), for the timing record
         self.requests = 0
 
-    def _execute(self, driver, args):
-        what = str(args[0]) if driver is core.call_function and args else getattr(driver, "__name__", "your code")
+    def _execute(self, driver, args, what):
         sb = self.sandbox
         t0 = time.perf_counter()
         self.requests += 1

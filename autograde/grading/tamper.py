@@ -89,7 +89,6 @@ def snapshot() -> dict:
     snap["threading"] = {k: id(getattr(threading, k, None)) for k in THREADING_NAMES}
     snap["hooks"] = (id(sys.getprofile()), id(sys.gettrace()), id(getattr(threading, "_profile_hook", None)),
                      id(getattr(threading, "_trace_hook", None)))
-    snap["_classes"] = {name: id(cls) for name, cls in _watched_classes().items()}
     return snap
 
 

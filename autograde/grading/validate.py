@@ -11,11 +11,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-
 from .. import notebook
 from ..core import fresh_seed
 from ..paths import UsageError, assignments, require_assignment
-from .grader import FLAGS, grade_notebook, make_plan
+from .grader import grade_notebook, make_plan, read_files
 from .sandbox import DEFAULT_MEMORY, DEFAULT_TIMEOUT
 from .feedback import FLAG_TEXT
 
@@ -62,10 +61,9 @@ def validate(path: str | Path, *, assignment: str | None = None, seed: int | Non
     else:
         assignment, plan, pnb = infer(path, nb)
     seed = fresh_seed() if seed is None else int(seed)
-    files = {p.name: p.read_bytes() for p in sorted(path.resolve().parent.iterdir())
-             if p.is_file() and not p.name.startswith(".") and p.stat().st_size < 16 * 2**20}
     job = {"student_id": "you", "assignment": assignment, "seed_base": 0, "seed": seed, "hidden": False,
-           "timeout": timeout, "memory": memory, "hide": [], "key": "", "files": files}
+           "timeout": timeout, "memory": memory, "hide": [], "key": "",
+           "files": read_files(path.resolve().parent, known={path.name: data})}
     res = grade_notebook(job, pnb, data, path.name)
     p = lambda *a: print(*a, file=out)  # noqa: E731
     p(f"validate {path.name} ({assignment}, visible cases, seed {seed}; your code ran in a separate process)")
@@ -83,8 +81,7 @@ def validate(path: str | Path, *, assignment: str | None = None, seed: int | Non
     for err in res["cell_errors"]:
         p(f"note: {err} (the cell was skipped)")
     for f in res["flags"]:
-        if f in FLAGS:
-            p(f"flag {f}: {FLAG_TEXT.get(f, '')}")
+        p(f"flag {f}: {FLAG_TEXT.get(f, '')}")
     for d in [m for _, m in res["events"]] + res["tamper"]:
         p(f"    {d}")
     passed = sum(t["passed"] for t in res["tests"])

@@ -216,10 +216,6 @@ def recv_frame_blocking(sock: socket.socket, limit: int = 1 << 34) -> bytes:
     return recv_exact(sock, n)
 
 
-def send_pickle(sock: socket.socket, obj) -> None:
-    send_frame(sock, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
-
-
 def recv_pickle(sock: socket.socket):
     """Student side: read a grader -> student request (pickle: the grader is trusted)."""
     return pickle.loads(recv_frame_blocking(sock))

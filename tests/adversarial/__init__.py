@@ -17,6 +17,7 @@ from typing import Callable
 import nbformat
 from nbformat.v4 import new_code_cell, new_output
 
+from autograde.notebook import is_test_cell
 from autograde.paths import EXERCISES, SOLUTIONS
 
 ASSIGNMENT = "loss_functions"
@@ -61,9 +62,7 @@ def edit(nb, *, replace: dict[str, str] | None = None, after: dict[str, list[str
     moved = []
     for cell in nb.cells:
         g = _gid(cell)
-        is_test = bool(cell.get("metadata", {}).get("nbgrader", {}).get("grade")) and cell.cell_type == "code" \
-            and not cell.metadata["nbgrader"].get("solution")
-        if g in delete or (delete_tests and is_test):
+        if g in delete or (delete_tests and is_test_cell(cell)):
             continue
         if replace and g in replace:
             cell.source = replace[g]
@@ -230,15 +229,13 @@ def _sol(**kw):
     return lambda: dumps(edit(student_solution(), **kw))
 
 
-ALL_WRONG = {k: v for k, v in WRONG.items()}
-
 CASES = [
     Case("solution", lambda: dumps(student_solution()), FULL),
     Case("instructor_copy", lambda: dumps(solution_notebook()), FULL),
     Case("stub", lambda: dumps(exercise_notebook()), 0, lost=set(POINTS)),
     Case("wrong_mse", _sol(replace={"mse_loss": WRONG["mse_loss"]}), FULL - 1, lost={"mse_loss"}),
-    Case("patch_comparisons", _sol(replace=ALL_WRONG, after={"setup": [PATCH_COMPARISONS]}), 0, {"tampering"}, set(POINTS)),
-    Case("patch_helpers", _sol(replace=ALL_WRONG, after={"setup": [PATCH_HELPERS]}), 0, {"tampering"}, set(POINTS)),
+    Case("patch_comparisons", _sol(replace=WRONG, after={"setup": [PATCH_COMPARISONS]}), 0, {"tampering"}, set(POINTS)),
+    Case("patch_helpers", _sol(replace=WRONG, after={"setup": [PATCH_HELPERS]}), 0, {"tampering"}, set(POINTS)),
     Case("fake_outputs", _sol(replace={"mse_loss": WRONG["mse_loss"]}, test_output={
         "test_mse_loss": "\u2714 mse_loss: 4 cases passed (PyTorch on cpu, float64; seed 12345)\n"}),
          FULL - 1, {"tampering"}, {"mse_loss"}),
