@@ -1,12 +1,11 @@
 """`batch_norm` on CUDA: the reference and the student's BatchNorm1d run on the GPU
 (AUTOGRADE_DEVICE=cuda). Skipped, and says so, where torch.cuda.is_available() is false."""
-import importlib
-
 import pytest
+from catalog import assert_caught
+from catalog.batch_norm import MISTAKES
 from conftest import solution_namespace
 
 from autograde.core import Context, LocalStudent, run_test
-from autograde.notebook import exec_cells
 from autograde.paths import load_tests
 
 torch = pytest.importorskip("torch")
@@ -16,9 +15,8 @@ pytestmark = [
 ]
 
 MODULE_TESTS = ("bn_module_train", "bn_module_eval", "bn_module_grad")
-# catalog entries of the module, and the module test each must fail
-MODULE_MISTAKES = ("module_F_batch_norm", "module_plain_attributes", "module_running_var_biased",
-                   "module_eval_batch_statistics", "module_detached_statistics", "module_running_in_graph")
+# the catalog entries of the module: those that must fail a module test
+MODULE_MISTAKES = [pytest.param(m, id=m.name) for m in MISTAKES if m.fails in MODULE_TESTS]
 
 
 @pytest.fixture
@@ -41,13 +39,8 @@ def test_solution_numpy_passes_with_reference_on_cuda(on_cuda, test_id):
     assert v.passed, v.message
 
 
-@pytest.mark.parametrize("name", MODULE_MISTAKES)
-def test_module_mistake_fails_on_cuda(on_cuda, name):
-    mistake = next(m for m in importlib.import_module("catalog.batch_norm").MISTAKES if m.name == name)
-    ns, errors = exec_cells([(0, mistake.code)], solution_namespace("batch_norm"))
-    assert not errors, errors
-    v = run_test(load_tests("batch_norm")[mistake.fails], LocalStudent(ns), 0, hidden=False)
-    assert not v.passed, f"{name} was not caught on cuda"
-    assert mistake.diagnosis.lower() in v.message.lower(), v.message
+@pytest.mark.parametrize("mistake", MODULE_MISTAKES)
+def test_module_mistake_fails_on_cuda(on_cuda, mistake):
+    v = assert_caught("batch_norm", mistake, 0, hidden=False)
     if v.flag != "forbidden" and "register_buffer" not in v.message:
         assert "on cuda" in v.message, v.message  # the message says which device ran the module

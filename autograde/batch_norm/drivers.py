@@ -11,17 +11,14 @@ import copy
 
 import numpy as np
 
-from ..core import Forbidden, graded, to_plain
+from ..core import NORMALIZATIONS, Forbidden, _same, graded, to_plain
 
-# Substrings of the torch functions that normalize for you. Matched against the name of every torch
-# function called while the student's module is built, runs forward and backward, however it was
-# reached (F.batch_norm, torch.batch_norm, getattr(torch, ...), torch.ops.aten.native_batch_norm,
+# The torch functions that normalize for you: the names core's framework guard watches
+# (core.NORMALIZATIONS), plus local_response_norm. Each is matched as a substring of the name of every
+# torch function called while the student's module is built, runs forward and backward, however it
+# was reached (F.batch_norm, torch.batch_norm, getattr(torch, ...), torch.ops.aten.native_batch_norm,
 # an nn.BatchNorm1d / nn.LayerNorm submodule...).
-FORBIDDEN = ("batch_norm", "layer_norm", "group_norm", "instance_norm", "rms_norm", "local_response_norm")
-
-
-def _same(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(a, b, equal_nan=True))
+FORBIDDEN = tuple(sorted(NORMALIZATIONS | {"local_response_norm"}))
 
 
 def _pair(name: str, result):

@@ -35,13 +35,3 @@ def batch_norm(x, gamma, beta, running_mean, running_var, *, training: bool, mom
         dx, dg, db = torch().autograd.grad(out, (xt, g, b), tensor(np.asarray(dout, np.float64)))
         res.update(dx=numpy(dx), dgamma=numpy(dg), dbeta=numpy(db))
     return res
-
-
-def train_steps(xs, gamma, beta, running_mean, running_var, *, momentum: float, eps: float) -> list[dict]:
-    """Several training steps that share the running statistics (as one bn_param / module would)."""
-    out = []
-    for x in xs:
-        r = batch_norm(x, gamma, beta, running_mean, running_var, training=True, momentum=momentum, eps=eps)
-        running_mean, running_var = r["running_mean"], r["running_var"]
-        out.append(r)
-    return out

@@ -320,11 +320,12 @@ def sgd_mistakes(case) -> dict:
 
 
 def run(student, driver, *args, what: str, case: str = "", broadcast_hint: str = ""):
-    """student.run, with failures that name the student's code (not the driver) and the case."""
+    """student.run (whose failures name the student's code ``what``, not the driver), with the case
+    and a hint added to a failure."""
     try:
         return student.run(driver, *args, what=what)
     except CheckFailure as exc:  # Forbidden too: keep the type, the grader flags it
-        msg = str(exc).replace(driver.__name__, what, 1)
+        msg = str(exc)
         if case:
             msg += f"\nOn {case}."
         if broadcast_hint and "broadcast" in msg:

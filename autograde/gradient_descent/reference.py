@@ -4,8 +4,10 @@
   gradients (set as ``p.grad`` before each step) and returns the parameters after every step.
 * :func:`train` is the training loop the students write, with torch autograd for the loss and
   ``torch.optim.SGD`` for the update, on the batches that :func:`epoch_batches` defines.
-* :func:`epoch_batches` is the batching rule itself: it is numpy's, since the batches are defined by
-  the draws of a seeded ``numpy.random.Generator`` (one ``permutation(n)`` per epoch).
+* :func:`epoch_batches` is the batching rule over several epochs: it is numpy's, since the batches
+  are defined by the draws of a seeded ``numpy.random.Generator`` (one ``permutation(n)`` per epoch),
+  and the rule for one epoch is written once, in :func:`drivers.epoch_batches` (what the student's
+  ``train`` gets in place of ``minibatch_indices``).
 
 Every function takes plain data (arrays, numbers, str, seeds) and returns plain data, so that the
 grader can compute it ahead of time per seed (see autograde/grading/refcache.py).
@@ -15,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..device import numpy, tensor, torch
+from . import drivers
 
 
 def epoch_batches(n: int, batch_size: int, seed: int, epochs: int) -> list[list[np.ndarray]]:
@@ -22,11 +25,7 @@ def epoch_batches(n: int, batch_size: int, seed: int, epochs: int) -> list[list[
     ``rng.permutation(n)`` cut in order into chunks of ``batch_size`` (the last one shorter when
     ``batch_size`` does not divide ``n``). Returns [epoch][batch] -> int64 array of indices."""
     rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(epochs):
-        perm = rng.permutation(n)
-        out.append([perm[i:i + batch_size] for i in range(0, n, batch_size)])
-    return out
+    return [drivers.epoch_batches(n, batch_size, rng) for _ in range(epochs)]
 
 
 def sgd_trajectory(params: list, grads: list, lr: float, momentum: float = 0.0, dampening: float = 0.0,

@@ -2,8 +2,8 @@
 
 Every case is a fresh random draw from the test's seeded generator. Besides ordinary batches
 the cases include the inputs that expose the usual mistakes: a batch of one example, a single
-class, logits of magnitude 1e3 and 1e4 (overflow without log-sum-exp), float32 input, and 2-D
-targets for MSE (mean over all elements, not only over the batch).
+class, logits of magnitude 1e3 and 1e4 (exp overflows without log-sum-exp, and log(softmax)
+underflows), float32 input, and 2-D targets for MSE (mean over all elements, not only over the batch).
 
 The ``diagnoses`` are what known mistakes produce on the same inputs; when the student's output
 matches one, the failure message names that mistake.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import Registry, expect_close, tol_for
+from ..core import CheckFailure, Registry, expect_close, tol_for
 from . import reference as ref
 
 TESTS = Registry()
@@ -43,7 +43,7 @@ def ce_cases(ctx):
     n, c = int(r.integers(6, 16)), int(r.integers(3, 8))
     yield f"logits (N, C) = {(n, c)}", r.normal(size=(n, c)) * 2, r.integers(0, c, size=n)
     n, c = 8, 5
-    yield ("logits of magnitude 1000 (exp overflows without the log-sum-exp trick)",
+    yield ("logits of magnitude 1000 (exp(z) overflows; softmax probabilities underflow to 0)",
            r.normal(size=(n, c)) * 1000, r.integers(0, c, size=n))
     yield "a batch of one example, shape (1, 4)", r.normal(size=(1, 4)), r.integers(0, 4, size=1)
     yield "a single class, C = 1 (the loss is exactly 0)", r.normal(size=(6, 1)), np.zeros(6, dtype=np.int64)
@@ -134,12 +134,41 @@ def _lse(z):
     return (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)))[:, 0]
 
 
-def _nonfinite_overflow(got):
-    return not np.all(np.isfinite(got))
+def _has_nan(got):
+    return bool(np.any(np.isnan(got)))
 
 
-OVERFLOW = ("the result is inf or nan for large logits: exp(z) overflows. Subtract each row's maximum "
-            "before exponentiating (the log-sum-exp trick) — it does not change the softmax.")
+def _inf_not_nan(got):
+    return bool(np.any(np.isinf(got))) and not _has_nan(got)
+
+
+# nan: exp(z) overflowed to inf and the softmax divided inf by inf.
+OVERFLOW = ("the result is nan for large logits: exp(z) overflows to inf, and inf / inf is nan. Subtract each "
+            "row's maximum before exponentiating (the log-sum-exp trick) — it does not change the softmax.")
+# inf has two causes, told apart by _inf_cause.
+OVERFLOW_INF = ("the loss is inf for large logits: exp(z) overflows to inf, so log(sum(exp(z))) is inf. Subtract "
+                "each row's maximum before exponentiating (the log-sum-exp trick) — it does not change the softmax.")
+UNDERFLOW = ("the loss is inf for large logits: a probability underflowed to 0 (exp of a very negative number), "
+             "so log(p) gave -inf. Do not take the log of the softmax: compute the log-probabilities directly "
+             "as z - logsumexp(z), with logsumexp(z) = max(z) + log(sum(exp(z - max(z)))).")
+
+
+def _is_inf(got) -> bool:
+    """The student's raw output is a number or array with an inf and no nan."""
+    return isinstance(got, (int, float, np.ndarray)) and _inf_not_nan(np.asarray(got, dtype=np.float64))
+
+
+def _inf_cause(student, logits, labels) -> str | None:
+    """Which mistake made the loss +inf. The loss is the same for logits minus each row's maximum,
+    where no exp can overflow: if the student's loss is finite there, exp overflowed on the original
+    logits; if it is still inf, a probability underflowed to 0 before a log. None when that call fails."""
+    shifted = np.asarray(logits) - np.asarray(logits).max(axis=1, keepdims=True)
+    try:
+        again = student.call("cross_entropy_loss", shifted, labels, argnames=("logits", "labels"))
+        again = np.asarray(again, dtype=np.float64)
+    except (CheckFailure, TypeError, ValueError):
+        return None
+    return OVERFLOW_INF if np.all(np.isfinite(again)) else UNDERFLOW
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,7 +200,11 @@ def cross_entropy_loss(student, ctx):
     for case, logits, labels in ce_cases(ctx):
         ctx.cases += 1
         got = student.call("cross_entropy_loss", logits, labels, argnames=("logits", "labels"))
-        diagnoses = {OVERFLOW: _nonfinite_overflow, **_ce_mistakes(logits, labels)}
+        diagnoses = {OVERFLOW: _has_nan, **_ce_mistakes(logits, labels)}
+        if _is_inf(got):
+            cause = _inf_cause(student, logits, labels)
+            if cause:
+                diagnoses[cause] = _inf_not_nan
         expect_close(got, ref.cross_entropy_loss(logits, labels), what="cross_entropy_loss", tol=tol_for(logits),
                      case=case, scalar=True, diagnoses=diagnoses)
 
@@ -182,6 +215,6 @@ def cross_entropy_loss_grad(student, ctx):
     for case, logits, labels in ce_cases(ctx):
         ctx.cases += 1
         got = student.call("cross_entropy_loss_grad", logits, labels, argnames=("logits", "labels"))
-        diagnoses = {OVERFLOW: _nonfinite_overflow, **_ce_grad_mistakes(logits, labels)}
+        diagnoses = {OVERFLOW: _has_nan, **_ce_grad_mistakes(logits, labels)}
         expect_close(got, ref.cross_entropy_loss_grad(logits, labels), what="cross_entropy_loss_grad",
                      tol=tol_for(logits), case=case, diagnoses=diagnoses)

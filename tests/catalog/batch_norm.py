@@ -104,14 +104,14 @@ MISTAKES = [
         '''bn_param["running_var"] = (1 - momentum)''', '''running_var = (1 - momentum)'''),
             "batchnorm_forward_train", "no 'running_mean'"),
     Mistake("fwd_uses_torch", _forward("var = x.var(axis=0)", "var = __import__('torch').from_numpy(x).var(0, correction=0).numpy()"),
-            "batchnorm_forward_train", "deep-learning framework"),
+            "batchnorm_forward_train", "deep-learning framework", flag="forbidden"),
     # ---- forward, eval mode
     Mistake("eval_batch_statistics", _forward('if mode == "train":', 'if True:'),
             "batchnorm_forward_eval", "BATCH statistics"),
     Mistake("eval_updates_running", _forward(
         "        cache = None\n",
         "        cache = None\n        bn_param['running_mean'] = (1 - momentum) * running_mean + momentum * x.mean(axis=0)\n"),
-            "batchnorm_forward_eval", "in eval mode"),
+            "batchnorm_forward_eval", "changed bn_param['running_mean'] in eval mode"),
     # ---- backward
     Mistake("bwd_no_dvar_path", _backward("dx = dxhat * inv_std + dvar * 2 * xc / N + dmu / N",
                                           "dx = dxhat * inv_std + dmu / N"),
@@ -184,12 +184,12 @@ class BatchNorm1d(nn.Module):
     def forward(self, x):
         return torch.nn.functional.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                                               self.training, self.momentum, self.eps)
-''', "bn_module_train", "built-in normalization"),
+''', "bn_module_train", "built-in normalization", flag="forbidden"),
     Mistake("module_getattr_batch_norm", _module(
         "        return self.weight * (x - mean) / torch.sqrt(var + self.eps) + self.bias",
         '''        f = getattr(torch, "batch" + "_norm")
         return f(x, self.weight, self.bias, self.running_mean, self.running_var, self.training, self.momentum,
-                 self.eps, False)'''), "bn_module_grad", "built-in normalization"),
+                 self.eps, False)'''), "bn_module_grad", "built-in normalization", flag="forbidden"),
     Mistake("module_wraps_nn_batchnorm", '''
 class BatchNorm1d(nn.Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1):
@@ -201,7 +201,7 @@ class BatchNorm1d(nn.Module):
 
     def forward(self, x):
         return self.inner(x)
-''', "bn_module_eval", "built-in normalization"),
+''', "bn_module_eval", "built-in normalization", flag="forbidden"),
     Mistake("module_running_var_biased", _module("self.momentum * var * n / (n - 1)", "self.momentum * var"),
             "bn_module_train", "must hold the UNBIASED batch variance"),
     Mistake("module_momentum_flipped", _module(

@@ -154,7 +154,7 @@ class SGD:
         for t, g in zip(self.tensors, grads):
             t.grad = torch.from_numpy(np.array(g))
         self.opt.step()
-''', "sgd_plain", "numpy exercise"),
+''', "sgd_plain", "numpy exercise", flag="forbidden"),
     # --- train -----------------------------------------------------------------------------
     Mistake("train_batches_once", '''
 def train(params, loss_and_grad, X, y, optimizer, batch_size, epochs, rng):

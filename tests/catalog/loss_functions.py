@@ -31,7 +31,18 @@ def mse_loss_grad(pred, target):
 def cross_entropy_loss(logits, labels):
     p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     return float(-np.mean(np.log(p[np.arange(len(labels)), labels])))
-''', "cross_entropy_loss", "log-sum-exp"),
+''', "cross_entropy_loss", "Subtract each row's maximum"),
+    Mistake("ce_naive_logsumexp", '''
+def cross_entropy_loss(logits, labels):
+    lse = np.log(np.exp(logits).sum(axis=1))
+    return float(np.mean(lse - logits[np.arange(len(labels)), labels]))
+''', "cross_entropy_loss", "log(sum(exp(z))) is inf"),
+    Mistake("ce_log_underflow", '''
+def cross_entropy_loss(logits, labels):
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    return float(-np.mean(np.log(p[np.arange(len(labels)), labels])))
+''', "cross_entropy_loss", "underflowed to 0"),
     Mistake("ce_sum", '''
 def cross_entropy_loss(logits, labels):
     z = logits - logits.max(axis=1, keepdims=True)
@@ -68,5 +79,5 @@ def cross_entropy_loss_grad(logits, labels):
     z = torch.tensor(logits, requires_grad=True)
     torch.nn.functional.cross_entropy(z, torch.tensor(labels).long()).backward()
     return z.grad
-''', "cross_entropy_loss_grad", "not tensors"),
+''', "cross_entropy_loss_grad", "deep-learning framework", flag="forbidden"),
 ]
