@@ -22,6 +22,7 @@ import numpy as np
 
 from autograde.batch_norm.checks import SPEED_K
 
+from . import solution_namespace
 from .machine import markdown_table, save
 
 SIZES = [(64, 256), (512, 1024), (4096, 1024)]
@@ -63,16 +64,6 @@ def loop_forward_backward(x, gamma, beta, dout, eps=1e-5):
     return out, dx, dgamma, dbeta
 
 
-def solution_functions():
-    from autograde.notebook import namespace_of
-    from autograde.paths import solution_notebooks
-
-    ns: dict = {}
-    for nb in solution_notebooks("batch_norm"):
-        ns.update(namespace_of(nb))
-    return ns
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench bn", description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7)
@@ -83,7 +74,7 @@ def main(argv=None) -> int:
     import torch.nn.functional as F
 
     torch.set_num_threads(1)
-    ns = solution_functions()
+    ns = solution_namespace("batch_norm")
     fwd, bwd_fast, bwd = ns["batchnorm_forward"], ns["batchnorm_backward_fast"], ns["batchnorm_backward"]
     bw = copy_bandwidth()
     sizes = SIZES[:1] if args.quick else SIZES

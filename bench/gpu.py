@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+from . import solution_namespace
 from .machine import markdown_table, save
 
 
@@ -21,15 +22,12 @@ def time_tests(device: str, repeats: int) -> dict[str, float]:
     import torch
 
     from autograde.core import LocalStudent, run_test
-    from autograde.notebook import namespace_of
-    from autograde.paths import assignments, load_tests, solution_notebooks
+    from autograde.paths import assignments, load_tests
 
     os.environ["AUTOGRADE_DEVICE"] = device
     out = {}
     for a in assignments():
-        ns: dict = {}
-        for nb in solution_notebooks(a):
-            ns.update(namespace_of(nb))
+        ns = solution_namespace(a)
         for tid, test in load_tests(a).items():
             best = float("inf")
             for i in range(repeats + 1):

@@ -193,8 +193,9 @@ def breakdown(out: Path) -> dict[str, float]:
 
 
 def grades(out: Path) -> dict:
+    """(student, assignment) -> score, from grades.csv."""
     with open(out / "grades.csv") as fh:
-        return {(r["student_id"], r["assignment"]): (float(r["score"]), r["flags"]) for r in csv.DictReader(fh)}
+        return {(r["student_id"], r["assignment"]): float(r["score"]) for r in csv.DictReader(fh)}
 
 
 def main(argv=None) -> int:
@@ -242,11 +243,11 @@ def main(argv=None) -> int:
              f"(goal <= 0.5: {'met' if overhead <= 0.5 else 'NOT met'})"]
     if nbg_s is not None:
         goals.insert(0, f"--workers 2 vs plain nbgrader: {nbg_s / w2_s:.2f}x (goal >= 3: {'met' if nbg_s / w2_s >= 3 else 'NOT met'})")
-    same = sum(g1[k][0] == g2[k][0] for k in g1)
+    same = sum(g1[k] == g2[k] for k in g1)
     agree = [f"--workers 1 and --workers 2 give the same score on {same}/{len(g1)} submissions."]
     if nbg_scores:
         diff = [f"{k[0]}/{k[1]} ({next(s['kind'] for s in subs if (s['student_id'], s['assignment']) == k)}): "
-                f"nbgrader {nbg_scores[k]:g}, grade {g1[k][0]:g}" for k in keys if nbg_scores.get(k) != g1[k][0]]
+                f"nbgrader {nbg_scores[k]:g}, grade {g1[k]:g}" for k in keys if nbg_scores.get(k) != g1[k]]
         agree.append(f"plain nbgrader and `grade` agree on {len(g1) - len(diff)}/{len(g1)} submissions"
                      + (": differ on " + "; ".join(diff) if diff else "."))
     mix = ", ".join(f"{v} {k}" for k, v in sorted(kinds.items()))
@@ -256,6 +257,6 @@ def main(argv=None) -> int:
         "n": n, "kinds": kinds, "submissions": subs, "nbgrader_s": nbg_s, "workers1_s": w1_s, "workers2_s": w2_s,
         "breakdown_workers1_s": {**parts, **outside}, "overhead_per_submission_s": overhead,
         "nbgrader_scores": {f"{k[0]}/{k[1]}": v for k, v in nbg_scores.items()},
-        "grade_scores": {f"{k[0]}/{k[1]}": v[0] for k, v in g1.items()},
+        "grade_scores": {f"{k[0]}/{k[1]}": v for k, v in g1.items()},
     }, text)
     return 0

@@ -20,12 +20,18 @@ def _bench(tmp_path, *args):
 
 @pytest.mark.slow
 def test_bench_grading_tiny(tmp_path):
-    out = _bench(tmp_path, "grading", "--n", "3")
+    # six submissions: a correct one (student s01) and the unmodified stub (s02) of every assignment
+    out = _bench(tmp_path, "grading", "--n", "6")
     g = json.loads((tmp_path / "grading.json").read_text())
-    assert g["n"] == 3 and g["nbgrader_s"] > 0 and g["workers1_s"] > 0 and g["workers2_s"] > 0
+    assert g["n"] == 6 and g["nbgrader_s"] > 0 and g["workers1_s"] > 0 and g["workers2_s"] > 0
+    assert g["kinds"] == {"correct": 3, "stub": 3}, g["kinds"]
     assert g["machine"]["cores"] >= 1 and "torch" in g["machine"]
-    # the same three submissions get the same scores from plain nbgrader and from `grade`
+    # the same submissions get the same scores from plain nbgrader and from `grade`
     assert g["nbgrader_scores"] == g["grade_scores"], (g["nbgrader_scores"], g["grade_scores"])
+    scores = {(s["kind"], s["assignment"]): g["grade_scores"][f"{s['student_id']}/{s['assignment']}"]
+              for s in g["submissions"]}
+    for a in {s["assignment"] for s in g["submissions"]}:
+        assert scores["stub", a] == 0 < scores["correct", a], (a, scores)
     assert "plain nbgrader autograde" in out and (tmp_path / "grading.md").is_file()
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, urlparse
 
 import pytest
+import yaml
 from browser_support import (CHROMIUM, CHROMIUM_ARGS, HTML, LOCAL_HOSTS, ROOT, SCREENSHOTS,
                              build_if_stale, chapters, relative_luminance, serve, source,
                              toc_pages)
@@ -119,6 +120,8 @@ FACTS_JS = r"""() => {
     rawDisplayMath: (visibleText(article).match(/\$\$[\s\S]{0,60}/g) || []),
     rawTeX: (visibleText(article).match(/\\[([][\s\S]{0,60}/g) || []),
     imgs, cells,
+    links: [...article.querySelectorAll('a[href]')].map(a => ({
+      text: a.textContent.trim(), href: a.getAttribute('href')})),
     stderr: [...document.querySelectorAll('.cell_output .stderr, .cell_output .output.stderr')].map(e => e.textContent.slice(0, 200)),
     tracebacks: document.querySelectorAll('.cell_output .traceback').length,
     text: article.innerText,
@@ -209,13 +212,6 @@ def test_images_load_and_are_described(visits, docname):
     assert not no_caption, f"{docname}: figures without a caption: {no_caption}"
 
 
-# Violations whose cause is outside this book's pages and configuration, each named exactly
-# (rule, CSS target): they would make the test xfail, any other violation fails it. None now:
-# docutils' bibliography markup (role=list holding role=doc-biblioentry, "aria-required-children")
-# is rewritten by book/_ext/citation_list_a11y.py.
-KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {}
-
-
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("docname", PAGES)
 def test_no_serious_accessibility_violations(site, browser, docname, scheme):
@@ -227,18 +223,11 @@ def test_no_serious_accessibility_violations(site, browser, docname, scheme):
     _settle(page)
     results = Axe().run(page)
     page.close()
-    bad, known = [], []
-    for v in results.response["violations"]:
-        if v["impact"] not in ("serious", "critical"):
-            continue
-        for node in v["nodes"]:
-            key = (v["id"], " ".join(map(str, node["target"])))
-            (known if key in KNOWN_VIOLATIONS else bad).append(
-                f"- {v['id']} ({v['impact']}): {v['help']}: {node['target']}\n"
-                f"  {node.get('failureSummary', '').strip()[:300]}")
+    bad = [f"- {v['id']} ({v['impact']}): {v['help']}: {node['target']}\n"
+           f"  {node.get('failureSummary', '').strip()[:300]}"
+           for v in results.response["violations"] if v["impact"] in ("serious", "critical")
+           for node in v["nodes"]]
     assert not bad, f"{docname} ({scheme}): axe-core serious/critical violations:\n" + "\n".join(bad)
-    if known:
-        pytest.xfail(f"{docname}: known, caused outside the book: " + "; ".join(known))
 
 
 # --- chapters -------------------------------------------------------------------------------
@@ -309,14 +298,31 @@ def test_search_finds_the_course_terms(site, browser, visits, term):
 
 
 def test_every_released_problem_set_is_linked(visits):
+    """Every released notebook is listed on the problem-sets page with launch links that open
+    that notebook: Colab (and Binder, when _config.yml sets a BinderHub) on the repository and
+    branch of _config.yml."""
     if "book/problem_sets" not in PAGES:
         pytest.fail("book/problem_sets is not in _toc.yml")
-    text = visits("book/problem_sets").facts["text"]
+    facts = visits("book/problem_sets").facts
     released = sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob("exercises/*/*.ipynb"))
     assert released, "no released notebook in exercises/"
-    missing = [nb for nb in released if nb not in text]
+    missing = [nb for nb in released if nb not in facts["text"]]
     assert not missing, f"the problem-sets page does not list {missing}"
-    assert "Binder" in text and "Colab" in text
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    repo_url = config["repository"]["url"].rstrip("/")
+    branch = config["repository"].get("branch", "main")
+    org, repo = repo_url.split("/")[-2:]
+    binder = config.get("launch_buttons", {}).get("binderhub_url", "").rstrip("/")
+    links = {(a["text"], a["href"]) for a in facts["links"]}
+    expected = []
+    for nb in released:
+        expected.append(("Colab", f"https://colab.research.google.com/github/{org}/{repo}/blob/{branch}/{nb}"))
+        if binder:
+            expected.append(("Binder", f"{binder}/v2/gh/{org}/{repo}/{branch}?urlpath=lab/tree/{nb}"))
+    absent = [e for e in expected if e not in links]
+    launch = sorted(link for link in links if link[0] in ("Colab", "Binder"))
+    assert not absent, f"launch links missing from the problem-sets page: {absent}; it has {launch}"
 
 
 def test_root_redirects_to_the_preface(site, browser):
