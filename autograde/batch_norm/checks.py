@@ -546,6 +546,17 @@ def batchnorm_forward_eval(student, ctx):
             before = step
 
 
+def _forward_first(res, want, x, forward, at):
+    """The backward is checked through the cache of the student's own forward: when that forward's
+    out is wrong on this very input, blame the forward, not the backward."""
+    test = "batchnorm_forward_train" if forward == "batchnorm_forward" else forward
+    try:
+        expect_close(res.get("forward_out"), want["out"], what=f"{forward}'s out", tol=input_tol(x), case=at)
+    except CheckFailure as exc:
+        raise CheckFailure(f"{forward} is wrong on this input (see check('{test}')); the backward is checked through "
+                           f"your forward's cache, so fix the forward first. ({exc})") from None
+
+
 def _check_grads(got, want, x, gamma, dout, eps, at, name, extra=None, dx_diagnoses=None):
     """dx, dgamma, dbeta against the reference. ``dx_diagnoses`` replaces dx_mistakes (the spatial
     ones for (N, C, H, W) input); ``extra`` diagnoses are tried after them."""
@@ -576,8 +587,8 @@ def _fd_hints(student, x, gamma, beta, p, dout):
     return {
         "your dx is the derivative of YOUR batchnorm_forward (it matches its finite differences), but that forward "
         "differs from PyTorch's: fix batchnorm_forward first.": agrees,
-        "your dx is not the derivative of your own batchnorm_forward either: centred finite differences of "
-        "sum(out * dout) through your forward give other values. Recheck the backward pass stage by stage.":
+        "your dx is not the derivative of your batchnorm_forward: centred finite differences of sum(out * dout) "
+        "through your forward give other values. Recheck the backward pass stage by stage.":
             lambda got: got.shape == fd_dx.shape and not agrees(got),
     }
 
@@ -585,8 +596,9 @@ def _fd_hints(student, x, gamma, beta, p, dout):
 @TESTS.test("batchnorm_backward", functions=("batchnorm_forward", "batchnorm_backward"))
 def batchnorm_backward(student, ctx):
     """The staged backward pass: (dx, dgamma, dbeta) of sum(out * dout) after a training-mode
-    forward equal PyTorch's autograd; when they do not, finite differences of the student's own
-    forward say whether the backward or the forward is at fault."""
+    forward equal PyTorch's autograd. A forward whose out is wrong on the case is blamed first (the
+    backward runs on its cache); otherwise finite differences of the student's own forward say
+    whether the backward agrees with it."""
     r = ctx.rng
     n, d = 4, 3
     fd_case = ("a small batch (N, D) = (4, 3), also compared with finite differences of your forward", _batch(r, n, d),
@@ -598,6 +610,7 @@ def batchnorm_backward(student, ctx):
                                    p, dout, what="batchnorm_forward + batchnorm_backward"))
         want = ref.batch_norm(x, gamma, beta, np.zeros(len(gamma)), np.ones(len(gamma)), training=True,
                               momentum=MOMENTUM, eps=eps, dout=dout)
+        _forward_first(res, want, x, "batchnorm_forward", case)
         extra = _fd_hints(student, x, gamma, beta, p, dout) if i == 0 else None
         _check_grads(res["batchnorm_backward"], want, x, gamma, dout, eps, case, "batchnorm_backward", extra)
 
@@ -614,6 +627,7 @@ def batchnorm_backward_fast(student, ctx):
                                    what="batchnorm_forward + batchnorm_backward_fast"))
         want = ref.batch_norm(x, gamma, beta, np.zeros(len(gamma)), np.ones(len(gamma)), training=True,
                               momentum=MOMENTUM, eps=eps, dout=dout)
+        _forward_first(res, want, x, "batchnorm_forward", case)
         try:
             _check_grads(res["batchnorm_backward_fast"], want, x, gamma, dout, eps, case, "batchnorm_backward_fast")
         except CheckFailure as exc:
@@ -675,6 +689,7 @@ def spatial_batchnorm_backward(student, ctx):
                                    x, gamma, beta, p, dout, what="spatial_batchnorm_forward + spatial_batchnorm_backward"))
         want = ref.batch_norm(x, gamma, beta, np.zeros(len(gamma)), np.ones(len(gamma)), training=True,
                               momentum=MOMENTUM, eps=eps, dout=dout)
+        _forward_first(res, want, x, "spatial_batchnorm_forward", case)
         _check_grads(res["spatial_batchnorm_backward"], want, x, gamma, dout, eps, case, "spatial_batchnorm_backward",
                      dx_diagnoses=spatial_dx_mistakes(x, gamma, dout, eps))
 

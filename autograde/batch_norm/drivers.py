@@ -69,7 +69,8 @@ def forward_backward(ns: dict, forward: str, backwards: tuple, x, gamma, beta, b
     ``backwards`` on (a copy of) that same cache. The first backward must work; for the others an
     error is recorded, not raised (the fast test compares with the staged one when it runs).
 
-    Returns {backward name: {"dx", "dgamma", "dbeta"} or {"error": str}}."""
+    Returns {backward name: {"dx", "dgamma", "dbeta"} or {"error": str}, "forward_out": the
+    forward's out (the checks blame the forward first when it is wrong)}."""
     fn = graded(ns, forward)
     param = dict(copy.deepcopy(bn_param), mode="train")
     (_out, cache), problem = _pair(forward, fn(np.array(x, copy=True), np.array(gamma, copy=True),
@@ -79,7 +80,7 @@ def forward_backward(ns: dict, forward: str, backwards: tuple, x, gamma, beta, b
     if cache is None:
         return {"problem": f"{forward} returned cache = None in train mode: store in the cache what the "
                            "backward pass needs (x̂, 1/sqrt(var + eps), gamma, ...) and return it."}
-    res = {}
+    res = {"forward_out": to_plain(_out)}
     for i, name in enumerate(backwards):
         bwd = graded(ns, name)
         try:

@@ -203,7 +203,7 @@ def simulate(params, grads, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, n
     """numpy SGD as torch.optim.SGD defines it, or with one known ``mistake``. [step][i] arrays."""
     ps = [np.array(p, dtype=np.float64) for p in params]
     bufs: list = [None] * len(ps)
-    shared = None
+    shared: dict = {}  # mistake "shared": one buffer per parameter shape, shared by the arrays of that shape
     out = []
     for t, gs in enumerate(grads):
         for i, (p, g) in enumerate(zip(ps, gs)):
@@ -221,7 +221,13 @@ def simulate(params, grads, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, n
                 d = (1 - dampening) * d
             mu = 0.0 if mistake == "no_momentum" else momentum
             if mu:
-                b = shared if mistake == "shared" else bufs[i]
+                if mistake == "shared":
+                    b = shared.get(p.shape)
+                elif mistake == "shared_one":  # ONE buffer, restarted when the shape does not fit
+                    b = shared.get("one")
+                    b = b if b is not None and b.shape == p.shape else None
+                else:
+                    b = bufs[i]
                 if mistake == "ema":
                     b = mu * (0.0 if b is None else b) + (1 - mu) * d
                 elif b is None:
@@ -229,9 +235,12 @@ def simulate(params, grads, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, n
                 else:
                     if mistake == "alias" and reuse and t == 1:
                         b = d  # the array given at step 1 now holds step 2's gradient
-                    b = mu * b + (dampening if mistake == "tau_weight" else 1 - dampening) * d
+                    w = dampening if mistake == "tau_weight" else 1.0 if mistake == "damp_ignored" else 1 - dampening
+                    b = mu * b + w * d
                 if mistake == "shared":
-                    shared = b
+                    shared[p.shape] = b
+                elif mistake == "shared_one":
+                    shared["one"] = b
                 else:
                     bufs[i] = b
                 if nesterov and mistake == "nesterov_one_plus":
@@ -252,6 +261,8 @@ def simulate(params, grads, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, n
 DAMP_FIRST = ("the first momentum step must not be dampened: PyTorch sets b_1 = g (a copy of the first gradient), and "
               "only from the second step on b_t = μ b_(t-1) + (1 - τ) g_t. (A buffer that starts at zero dampens the "
               "first step.)")
+DAMP_IGNORED = ("dampening is ignored: with dampening τ the buffer is b_t = μ b_(t-1) + (1 - τ) g_t from the second "
+                "step on (b_1 = g); yours adds the whole gradient, μ b_(t-1) + g_t.")
 TAU_WEIGHT = "dampening applied with the wrong weight (τ instead of 1 - τ): b_t = μ b_(t-1) + (1 - dampening) g_t."
 EMA = ("you use the moving-average form b = μ b + (1 - μ) g. torch.optim.SGD's buffer is b_t = μ b_(t-1) + (1 - τ) g_t "
        "with the dampening τ (0 by default), starting at b_1 = g.")
@@ -259,6 +270,12 @@ NO_MOMENTUM = ("momentum is ignored: your steps are plain SGD steps. With moment
                "b_t = μ b_(t-1) + (1 - τ) g_t, b_1 = g.")
 SHARED = ("momentum buffer shared across parameters: each parameter needs its own momentum buffer, of its own shape "
           "(keep a list of buffers, one per array in params; beware `[np.zeros(s)] * k`, which repeats ONE array).")
+SHARED_BY_SHAPE = ("momentum buffer shared across parameters of the same shape (a dict keyed by p.shape?): arrays "
+                   "of the same shape are still different parameters, "
+                   "and each needs its own momentum buffer. Keep a list of buffers, one per array in params.")
+SHARED_ONE = ("momentum buffer shared across parameters: you keep ONE buffer and start it afresh whenever the next "
+              "parameter's shape does not fit, so parameters of the same shape continue each other's buffer. Each "
+              "parameter needs its own momentum buffer: keep a list of buffers, one per array in params.")
 ALIAS = ("your momentum buffer is the gradient array itself (b_1 = g without a copy): the caller refills its gradient "
          "arrays before each step (as PyTorch refills p.grad), so your buffer changed with them. Store a copy: "
          "b = g.copy().")
@@ -299,11 +316,13 @@ def sgd_mistakes(case) -> dict:
         m[DAMP_NO_MOMENTUM] = "damp_no_momentum"
     if mu:
         m[NO_MOMENTUM] = "no_momentum"
-        m[SHARED] = "shared"
+        m[SHARED_BY_SHAPE] = "shared"
+        m[SHARED_ONE] = "shared_one"
         m[EMA] = "ema"
         m[TAU_WEIGHT] = "tau_weight"  # with τ = 0 the mistake drops the gradient: b_t = μ b_(t-1)
         if tau:
             m[DAMP_FIRST] = "damp_first"
+            m[DAMP_IGNORED] = "damp_ignored"
         if case["reuse"] and not wd:
             m[ALIAS] = "alias"
     if nest:
@@ -363,7 +382,7 @@ def check_sgd_case(student, case):
     for message, mistake in sgd_mistakes(case).items():
         try:
             model = simulate(case["params"], case["grads"], **case["hyper"], mistake=mistake, reuse=case["reuse"])
-        except ValueError:  # a shared buffer cannot even broadcast across these shapes
+        except ValueError:
             continue
         if _all_close(got, model, *MODEL_TOL):
             raise CheckFailure(f"SGD is wrong on {where} (and the other steps): {message}")
@@ -493,8 +512,36 @@ def train_cases(ctx):
                    {"lr": 0.05, "momentum": 0.5, "dampening": 0.3, "weight_decay": 0.01})
 
 
-def _epoch_split(calls, nb, epochs):
-    return [calls[e * nb:(e + 1) * nb] for e in range(epochs)]
+def _check_minibatch_calls(mb, case):
+    """train called minibatch_indices(len(X), batch_size, rng) once per epoch, with the rng it was given
+    (``mb``: the driver's record of those calls). Called once train's batches are known to be wrong."""
+    if mb is None:
+        return
+    n, b, epochs = len(case["X"]), case["batch_size"], case["epochs"]
+    at = case["desc"]
+    call = "minibatch_indices(len(X), batch_size, rng)"
+    if not mb:
+        raise CheckFailure(f"train is wrong on {at}: train never calls minibatch_indices, it makes its batches some other "
+                           f"way, and they are not the expected ones. Call {call} at the start of every epoch and loop "
+                           "over the batches it returns.")
+    if any(not c["given_rng"] for c in mb):
+        if len(mb) == epochs and epochs > 1 and all(c["new_rng"] for c in mb):
+            raise CheckFailure(f"train is wrong on {at}: train passes a new generator each epoch (not the rng given to "
+                               f"train) to minibatch_indices, so the batches are not those of the rng you were given. "
+                               f"Use the rng you were given: {call}.")
+        raise CheckFailure(f"train is wrong on {at}: train passes minibatch_indices a generator that is not the rng given "
+                           f"to train. Use the rng you were given: {call}, once per epoch.")
+    if len(mb) == 1 and epochs > 1:
+        raise CheckFailure(f"train is wrong on {at}: train calls minibatch_indices once for all epochs, so every "
+                           f"epoch reuses the first epoch's batches. Call {call} at the start of every epoch, so the data "
+                           "is reshuffled.")
+    if len(mb) != epochs:
+        raise CheckFailure(f"train is wrong on {at}: train calls minibatch_indices {len(mb)} times for {epochs} epochs; "
+                           f"call {call} exactly once at the start of every epoch.")
+    bad = next((c for c in mb if c["n"] != n or c["batch_size"] != b), None)
+    if bad is not None:
+        raise CheckFailure(f"train is wrong on {at}: train calls minibatch_indices(n={bad['n']}, batch_size="
+                           f"{bad['batch_size']}, rng); expected n = len(X) = {n} and batch_size = {b}.")
 
 
 def _check_calls(got, case, batches):
@@ -520,15 +567,10 @@ def _check_calls(got, case, batches):
     want = [idx for epoch in batches for idx in epoch]
     if len(calls) == len(want) and all(np.array_equal(c, w) for c, w in zip(calls, want)):
         return
-    if len(calls) == total and epochs > 1:
-        split = _epoch_split(calls, nb, epochs)
-        if all(len(e) == len(split[0]) and all(np.array_equal(c, d) for c, d in zip(e, split[0])) for e in split[1:]):
-            raise CheckFailure(f"train is wrong on {at}: train calls minibatch_indices once for all epochs, so every "
-                               "epoch reuses the first epoch's batches. Call minibatch_indices(len(X), batch_size, rng) "
-                               "at the start of every epoch, so the data is reshuffled.")
     if n % b and len(calls) == (n // b) * epochs:
         raise CheckFailure(f"train is wrong on {at}: you drop the last, shorter batch of each epoch ({n % b} examples): "
                            "loop over every batch that minibatch_indices returns.")
+    _check_minibatch_calls(got.get("minibatch_calls"), case)
     if len(calls) == 2 * total:
         raise CheckFailure(f"train is wrong on {at}: you call loss_and_grad twice per batch. Call it once per batch, "
                            "`loss, grads = loss_and_grad(params, X[idx], y[idx])`, step with grads, record that loss.")
@@ -538,8 +580,8 @@ def _check_calls(got, case, batches):
     k = next(k for k, (c, w) in enumerate(zip(calls, want)) if not np.array_equal(c, w))
     raise CheckFailure(f"train is wrong on {at}: epoch {k // nb + 1}, batch {k % nb} is not the batch of "
                        f"minibatch_indices(len(X), batch_size, rng) (expected indices {_short(list(want[k]))}, got "
-                       f"{_short(list(calls[k]))}). Use the rng you were given (not a new generator) and call "
-                       "minibatch_indices exactly once per epoch.")
+                       f"{_short(list(calls[k]))}). Loop over the batches that minibatch_indices returns, in order, and call "
+                       "loss_and_grad(params, X[idx], y[idx]) once for each.")
 
 
 def _losses_array(losses, case) -> np.ndarray:

@@ -185,12 +185,14 @@ def sgd_construct(ns: dict, hypers: list):
 def train_run(ns: dict, model: str, params: list, X, y, hyper: dict, batch_size: int, epochs: int, seed: int):
     """``train(plist, loss_and_grad, X, y, optimizer, batch_size, epochs, default_rng(seed))`` with a
     :class:`RecordingLoss` of ``model`` and a :class:`ReferenceSGD` over plist, and with
-    :func:`epoch_batches` as ``minibatch_indices`` while it runs.
+    :func:`epoch_batches` as ``minibatch_indices`` while it runs (recording its calls).
 
     Returns {"losses": what train returned, "final": the arrays the caller holds afterwards,
     "calls": [call] row indices given to loss_and_grad, "y_ok", "same_params": [call] bools,
     "steps": optimizer.step calls, "foreign_grads": steps whose gradients were not those that
-    loss_and_grad had just returned}."""
+    loss_and_grad had just returned, "minibatch_calls": [call] {"n", "batch_size", "given_rng": whether
+    the generator was the rng given to train, "new_rng": whether it was a generator neither given
+    nor seen in an earlier call}}."""
     fn = graded(ns, "train")
     held = [np.array(p, dtype=np.float64, copy=True) for p in params]
     plist = list(held)
@@ -199,9 +201,21 @@ def train_run(ns: dict, model: str, params: list, X, y, hyper: dict, batch_size:
     opt = ReferenceSGD(plist, **hyper, loss=loss)
     missing = object()
     saved = ns.get("minibatch_indices", missing)
-    ns["minibatch_indices"] = epoch_batches
+    given = np.random.default_rng(seed)
+    seen, mb_calls = [], []  # the generators minibatch_indices got (kept alive: identity is compared)
+
+    def recording_batches(n, batch_size, rng):
+        new = rng is not given and not any(rng is r for r in seen)
+        if new:
+            seen.append(rng)
+        mb_calls.append({"n": int(n) if isinstance(n, (int, np.integer)) else repr(n),
+                         "batch_size": int(batch_size) if isinstance(batch_size, (int, np.integer)) else repr(batch_size),
+                         "given_rng": rng is given, "new_rng": new})
+        return epoch_batches(n, batch_size, rng)
+
+    ns["minibatch_indices"] = recording_batches
     try:
-        losses = fn(plist, loss, X, y, opt, batch_size, epochs, np.random.default_rng(seed))
+        losses = fn(plist, loss, X, y, opt, batch_size, epochs, given)
     finally:
         if saved is missing:
             ns.pop("minibatch_indices", None)
@@ -209,7 +223,7 @@ def train_run(ns: dict, model: str, params: list, X, y, hyper: dict, batch_size:
             ns["minibatch_indices"] = saved
     return {"losses": list(losses) if isinstance(losses, (list, tuple)) else losses, "final": held,
             "calls": loss.calls, "y_ok": loss.y_ok, "same_params": loss.same_params, "steps": opt.steps,
-            "foreign_grads": opt.foreign_grads}  # made plain by core.execute
+            "foreign_grads": opt.foreign_grads, "minibatch_calls": mb_calls}  # made plain by core.execute
 
 
 # The student's function or class each driver exercises (named in messages: core.subject).

@@ -148,9 +148,17 @@ OVERFLOW = ("the result is nan for large logits: exp(z) overflows to inf, and in
 # inf has two causes, told apart by _inf_cause.
 OVERFLOW_INF = ("the loss is inf for large logits: exp(z) overflows to inf, so log(sum(exp(z))) is inf. Subtract "
                 "each row's maximum before exponentiating (the log-sum-exp trick) — it does not change the softmax.")
-UNDERFLOW = ("the loss is inf for large logits: a probability underflowed to 0 (exp of a very negative number), "
+# -inf without the shift: every exp of a row of very negative logits underflowed to 0, and log(0) = -inf.
+UNDERFLOW_NEG_INF = ("the loss is -inf for large logits: exp(z) underflows to 0 for a row whose logits are all very "
+                     "negative, so log(sum(exp(z))) is -inf. Subtract each row's maximum before exponentiating (the "
+                     "log-sum-exp trick) — it does not change the softmax, and the largest term becomes exp(0) = 1.")
+UNDERFLOW = ("the loss is infinite for large logits: a probability underflowed to 0 (exp of a very negative number), "
              "so log(p) gave -inf. Do not take the log of the softmax: compute the log-probabilities directly "
              "as z - logsumexp(z), with logsumexp(z) = max(z) + log(sum(exp(z - max(z)))).")
+# Shifting by one maximum over the whole batch: rows far below it underflow to exp(.) = 0 entirely.
+GLOBAL_MAX = ("you subtracted one maximum over the whole batch (z - z.max()): in a row whose logits are all far below "
+              "that maximum every exp underflows to 0, so its log(sum(exp)) is -inf (or its softmax 0/0). Subtract "
+              "each row's own maximum: z - z.max(axis=1, keepdims=True).")
 
 
 def _is_inf(got) -> bool:
@@ -158,17 +166,48 @@ def _is_inf(got) -> bool:
     return isinstance(got, (int, float, np.ndarray)) and _inf_not_nan(np.asarray(got, dtype=np.float64))
 
 
-def _inf_cause(student, logits, labels) -> str | None:
-    """Which mistake made the loss +inf. The loss is the same for logits minus each row's maximum,
-    where no exp can overflow: if the student's loss is finite there, exp overflowed on the original
-    logits; if it is still inf, a probability underflowed to 0 before a log. None when that call fails."""
+def _inf_cause(student, logits, labels, got) -> str | None:
+    """Which mistake made the loss inf or -inf (``got``). The loss is the same for logits minus each
+    row's maximum, where no exp can overflow: if the student's loss is finite there, exp overflowed on
+    the original logits (to inf; or every exp of a row of very negative logits underflowed to 0: -inf);
+    if it is still inf, a probability underflowed to 0 before a log. None when that call fails."""
     shifted = np.asarray(logits) - np.asarray(logits).max(axis=1, keepdims=True)
     try:
         again = student.call("cross_entropy_loss", shifted, labels, argnames=("logits", "labels"))
         again = np.asarray(again, dtype=np.float64)
     except (CheckFailure, TypeError, ValueError):
         return None
-    return OVERFLOW_INF if np.all(np.isfinite(again)) else UNDERFLOW
+    if not np.all(np.isfinite(again)):
+        return UNDERFLOW
+    g = np.asarray(got, dtype=np.float64)
+    return UNDERFLOW_NEG_INF if np.all(g[np.isinf(g)] < 0) else OVERFLOW_INF
+
+
+def _global_max(student, logits, labels, got) -> bool:
+    """The loss is not finite, and the rows interact: the loss of the batch is not the mean of the
+    losses of its rows taken one at a time (a batch of one, where the batch's maximum is the row's
+    maximum), yet it is once every row is shifted to the same maximum 0. So the shift used one
+    maximum for the whole batch. False when a call fails."""
+    z, y = np.asarray(logits), np.asarray(labels)
+    if z.ndim != 2 or len(z) < 2 or np.all(np.isfinite(np.asarray(got, dtype=np.float64))):
+        return False
+
+    def loss(zz, yy):
+        out = np.asarray(student.call("cross_entropy_loss", zz, yy, argnames=("logits", "labels")), dtype=np.float64)
+        if out.size != 1:
+            raise ValueError("not one number")
+        return float(out.ravel()[0])
+
+    def same(a, b):
+        return bool(np.isclose(a, b, rtol=1e-9, atol=0.0, equal_nan=True))
+
+    try:
+        with np.errstate(all="ignore"):
+            rows = float(np.mean([loss(z[i:i + 1], y[i:i + 1]) for i in range(len(z))]))
+            shifted = loss(z - z.max(axis=1, keepdims=True), y)
+    except (CheckFailure, TypeError, ValueError):
+        return False
+    return not same(float(np.asarray(got, dtype=np.float64).ravel()[0]), rows) and same(shifted, rows)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,8 +240,10 @@ def cross_entropy_loss(student, ctx):
         ctx.cases += 1
         got = student.call("cross_entropy_loss", logits, labels, argnames=("logits", "labels"))
         diagnoses = {OVERFLOW: _has_nan, **_ce_mistakes(logits, labels)}
-        if _is_inf(got):
-            cause = _inf_cause(student, logits, labels)
+        if isinstance(got, (int, float, np.ndarray)) and _global_max(student, logits, labels, got):
+            diagnoses = {GLOBAL_MAX: lambda g: True, **diagnoses}
+        elif _is_inf(got):
+            cause = _inf_cause(student, logits, labels, got)
             if cause:
                 diagnoses[cause] = _inf_not_nan
         expect_close(got, ref.cross_entropy_loss(logits, labels), what="cross_entropy_loss", tol=tol_for(logits),

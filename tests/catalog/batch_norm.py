@@ -121,6 +121,10 @@ MISTAKES = [
             "batchnorm_backward", "path through the mean is missing"),
     Mistake("bwd_var_derivative_n_minus_1", _backward("dvar * 2 * xc / N", "dvar * 2 * xc / (N - 1)"),
             "batchnorm_backward", "1/(N - 1)"),
+    Mistake("bwd_correct_but_forward_unbiased", _forward("var = x.var(axis=0)", "var = x.var(axis=0, ddof=1)") + _BACKWARD,
+            "batchnorm_backward", "fix the forward first"),
+    Mistake("bwdfast_correct_but_forward_eps_outside", _forward("std = np.sqrt(var + eps)", "std = np.sqrt(var) + eps"),
+            "batchnorm_backward_fast", "batchnorm_forward is wrong on this input"),
     Mistake("bwd_forward_returns_no_cache", _forward("cache = (x - mu, var, eps, 1 / std, xhat, gamma)", "cache = None"),
             "batchnorm_backward", "cache = None"),
     Mistake("bwdfast_dgamma_wrong_axis", '''

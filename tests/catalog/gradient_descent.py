@@ -104,6 +104,14 @@ class SGD:
                 g = g + self.momentum * self.velocity if self.nesterov else self.velocity
             p -= self.lr * g
 ''', "sgd_momentum", "momentum buffer shared across parameters"),
+    Mistake("sgd_buffer_per_shape", sgd("b = self.buffers[i]", "b = self.buffers.get(p.shape)").replace(
+        "self.buffers[i] = b", "self.buffers[p.shape] = b").replace("self.buffers = [None] * len(params)", "self.buffers = {}"),
+            "sgd_momentum", "momentum buffer shared across parameters of the same shape"),
+    Mistake("sgd_one_buffer_restarted", sgd("b = self.buffers[i]", "b = getattr(self, 'buf', None)").replace(
+        "b = d.copy() if b is None else", "b = d.copy() if b is None or b.shape != d.shape else").replace(
+        "self.buffers[i] = b", "self.buf = b"),
+            "sgd_momentum", "you keep ONE buffer and start it afresh"),
+    Mistake("sgd_dampening_ignored", sgd("(1 - self.dampening) * d", "d"), "sgd_momentum", "dampening is ignored"),
     Mistake("sgd_buffer_is_the_gradient", sgd("d = g + self.weight_decay * p",
                                               "d = g + self.weight_decay * p if self.weight_decay else g").replace(
         "b = d.copy() if b is None", "b = d if b is None"),
@@ -212,4 +220,25 @@ def train(params, loss_and_grad, X, y, optimizer, batch_size, epochs, rng):
             losses.append(loss)
     return losses
 ''', "train", "drop the last, shorter batch"),
+    Mistake("train_new_rng_each_epoch", '''
+def train(params, loss_and_grad, X, y, optimizer, batch_size, epochs, rng):
+    losses = []
+    for _ in range(epochs):
+        for idx in minibatch_indices(len(X), batch_size, np.random.default_rng(0)):
+            loss, grads = loss_and_grad(params, X[idx], y[idx])
+            optimizer.step(grads)
+            losses.append(loss)
+    return losses
+''', "train", "passes a new generator each epoch (not the rng given to train)"),
+    Mistake("train_never_calls_minibatch_indices", '''
+def train(params, loss_and_grad, X, y, optimizer, batch_size, epochs, rng):
+    losses = []
+    for _ in range(epochs):
+        for i in range(0, len(X), batch_size):
+            idx = np.arange(i, min(i + batch_size, len(X)))
+            loss, grads = loss_and_grad(params, X[idx], y[idx])
+            optimizer.step(grads)
+            losses.append(loss)
+    return losses
+''', "train", "never calls minibatch_indices"),
 ]

@@ -43,6 +43,18 @@ def cross_entropy_loss(logits, labels):
     p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
     return float(-np.mean(np.log(p[np.arange(len(labels)), labels])))
 ''', "cross_entropy_loss", "underflowed to 0"),
+    Mistake("ce_global_max", '''
+def cross_entropy_loss(logits, labels):
+    m = logits.max()
+    lse = m + np.log(np.exp(logits - m).sum(1))
+    return float(np.mean(lse - logits[np.arange(len(labels)), labels]))
+''', "cross_entropy_loss", "one maximum over the whole batch"),
+    Mistake("ce_global_max_softmax", '''
+def cross_entropy_loss(logits, labels):
+    e = np.exp(logits - np.max(logits))
+    p = e / e.sum(axis=1, keepdims=True)
+    return float(-np.mean(np.log(p[np.arange(len(labels)), labels])))
+''', "cross_entropy_loss", "one maximum over the whole batch"),
     Mistake("ce_sum", '''
 def cross_entropy_loss(logits, labels):
     z = logits - logits.max(axis=1, keepdims=True)
