@@ -299,11 +299,16 @@ UNBIASED_NORM = ("you normalize with the UNBIASED variance (divided by N - 1, as
                  "with the BIASED batch variance (divided by N); only running_var stores the unbiased one.")
 VAR_NOT_STD = "you divide by the variance (+ eps) instead of its square root, the standard deviation."
 SWAPPED = "gamma and beta are swapped: out = gamma * x̂ + beta."
+SUM_OF_SQUARES = ("your variance is a sum of squares, not a mean: var = mean((x - mean)²), i.e. the sum divided by the "
+                  "number of values N.")
+EPS_IGNORED = ("you ignore bn_param['eps'] (you always use 1e-5): read it with bn_param.get('eps', 1e-5) and use it "
+               "in sqrt(var + eps).")
+EPS_IGNORED_MODULE = "you ignore the eps argument (you always use 1e-5): store it in __init__ and use it in sqrt(var + eps)."
 CANCELLATION = ("the variance loses precision when the mean is large: E[x²] - E[x]² subtracts two numbers of ~1e7 "
                 "that agree in most digits (catastrophic cancellation). Compute mean((x - mean)²) instead.")
 
 
-def out_mistakes(x, gamma, beta, eps, large=False):
+def out_mistakes(x, gamma, beta, eps, large=False, module=False):
     """Training-mode output mistakes."""
     d = {
         EPS_OUTSIDE: normalized(x, gamma, beta, eps, eps_outside=True),
@@ -311,7 +316,10 @@ def out_mistakes(x, gamma, beta, eps, large=False):
         EPS_MISSING: normalized(x, gamma, beta, 0.0),
         VAR_NOT_STD: normalized(x, gamma, beta, eps, var=(_f64(x).var(_axes(x)) + eps) ** 2 - eps),
         SWAPPED: normalized(x, beta, gamma, eps),
+        SUM_OF_SQUARES: normalized(x, gamma, beta, eps, var=_f64(x).var(_axes(x)) * (_f64(x).size // np.shape(x)[1])),
     }
+    if eps != EPS:
+        d[EPS_IGNORED_MODULE if module else EPS_IGNORED] = normalized(x, gamma, beta, EPS)
     if large:
         want = normalized(x, gamma, beta, eps)
         d[CANCELLATION] = lambda got: got.shape == want.shape and (
@@ -335,6 +343,9 @@ def running_mistakes(key, prev, x, momentum, module=False):
           "* running + momentum * batch (momentum = 0.1 weights the NEW value), with the unbiased batch "
           "variance."] = momentum * p + (1 - momentum) * vb
         d["running_var starts at zeros; PyTorch starts it at ones."] = momentum * vu
+        d[f"{store} is updated with the standard deviation (the square root of the unbiased variance); it holds "
+          "the VARIANCE: running_var = (1 - momentum) * running_var + momentum * unbiased batch variance."] = (
+            (1 - momentum) * p + momentum * np.sqrt(vu))
     d["momentum is the wrong way round (CS231n's convention, where momentum = 0.9 weights the OLD value). PyTorch: "
       "running = (1 - momentum) * running + momentum * batch_statistic, so momentum = 0.1 weights the new "
       f"value. Use {mom} (default 0.1)."] = momentum * p + (1 - momentum) * batch
@@ -352,7 +363,7 @@ def eval_mistakes(x, gamma, beta, eps, rm, rv, momentum, module=False):
     """Eval-mode output mistakes, given the running statistics the student stored."""
     mu, _, vu, _ = batch_stats(x)
     owner = "the module's" if module else "bn_param's"
-    return {
+    d = {
         f"in eval mode you normalize with the BATCH statistics; eval mode must use {owner} running_mean and "
         "running_var (so an example's output does not depend on the rest of its batch).":
             normalized(x, gamma, beta, eps),
@@ -365,6 +376,9 @@ def eval_mistakes(x, gamma, beta, eps, rm, rv, momentum, module=False):
         "you treat running_var as a standard deviation: divide by sqrt(running_var + eps).":
             normalized(x, gamma, beta, 0.0, mean=rm, var=(_f64(rv) + eps) ** 2),
     }
+    if eps != EPS:
+        d[EPS_IGNORED_MODULE if module else EPS_IGNORED] = normalized(x, gamma, beta, EPS, mean=rm, var=rv)
+    return d
 
 
 NO_VAR_PATH = ("the path through the variance is missing (dvar -> dx): x̂ depends on x through the variance too, "
@@ -401,6 +415,9 @@ def dgamma_mistakes(x, gamma, dout, eps, name="dgamma"):
         "dgamma and dbeta are swapped: dgamma = sum(dout * x̂), dbeta = sum(dout).":
             g.sum(_axes(xf)) if name == "dgamma" else bn_grads(x, gamma, dout, eps)[1],
     }
+    if name == "dbeta":
+        out["dbeta averages dout over the batch: it is the SUM over the batch (axis 0; (0, 2, 3) for spatial batch "
+            "norm), since beta is added to every example's output."] = g.mean(_axes(xf))
     if name == "dgamma":
         out["dgamma multiplies dout by x; it is sum(dout * x̂), with the NORMALIZED input x̂."] = (g * xf).sum(_axes(xf))
     return out
@@ -774,7 +791,7 @@ def bn_module_train(student, ctx):
         spec = sc["spec"]
         at = f"{sc['desc']}, training step {k + 1}"
         expect_close(got["out"], want["out"], what="BatchNorm1d's output", tol=_module_tol(spec["dtype"], want["out"], x),
-                     case=at, diagnoses=out_mistakes(x, spec["weight"], spec["bias"], eps))
+                     case=at, diagnoses=out_mistakes(x, spec["weight"], spec["bias"], eps, module=True))
         for key, prev in zip(("running_mean", "running_var"), want["prev"]):
             expect_close(got[key], want[key], what=f"BatchNorm1d.{key}", tol=_module_tol(spec["dtype"], want[key], x),
                          case=at, diagnoses=running_mistakes(key, prev, x, momentum, module=True))

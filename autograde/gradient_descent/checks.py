@@ -601,7 +601,8 @@ def _losses_array(losses, case) -> np.ndarray:
     return np.array([float(np.asarray(v).ravel()[0]) if isinstance(v, np.ndarray) else float(v) for v in losses])
 
 
-def _check_losses(got, want, case, nb):
+def _check_losses(got, want, case, nb, sizes=None):
+    """``sizes``: the number of examples in each update's batch, in order (for the diagnoses)."""
     at = case["desc"]
     total, epochs = len(want), case["epochs"]
     per_epoch = want.reshape(epochs, nb) if nb * epochs == total else None
@@ -615,10 +616,14 @@ def _check_losses(got, want, case, nb):
                                    f"of every update. Return the losses of all {total} updates, in order.")
         raise CheckFailure(f"train returned {len(got)} losses on {at}; expected {total}, the loss of every update "
                            f"(ceil(N / batch_size) · epochs).")
-    expect_close(got, want, what="the losses train returns", tol=FLOAT64, case=at, diagnoses={
+    diagnoses = {
         "you record the running mean of the losses; record each update's loss as loss_and_grad returns it.":
             np.cumsum(want) / np.arange(1, total + 1),
-    })
+    }
+    if sizes is not None and len(sizes) == total and np.any(np.asarray(sizes) != 1):
+        diagnoses["you record each loss multiplied by its batch size (the sum of the per-example losses); "
+                  "loss_and_grad already returns the MEAN over the batch: record it as it is."] = want * np.asarray(sizes)
+    expect_close(got, want, what="the losses train returns", tol=FLOAT64, case=at, diagnoses=diagnoses)
 
 
 @TESTS.test("train", functions=("train",))
@@ -634,7 +639,8 @@ def train(student, ctx):
                   epochs, case["seed"], what="train", case=case["desc"])
         want = ref.train(case["model"], case["params"], case["X"], case["y"], case["hyper"], b, epochs, case["seed"])
         losses = _losses_array(got["losses"], case)
-        _check_calls(got, case, ref.epoch_batches(n, b, case["seed"], epochs))
+        batches = ref.epoch_batches(n, b, case["seed"], epochs)
+        _check_calls(got, case, batches)
         if got["steps"] != nb * epochs:
             if got["steps"] == 0:
                 raise CheckFailure(f"train is wrong on {case['desc']}: it never calls optimizer.step(grads). Update the "
@@ -645,6 +651,6 @@ def train(student, ctx):
             raise CheckFailure(f"train is wrong on {case['desc']}: optimizer.step did not get the gradients that "
                                "loss_and_grad had just returned. Pass them as they are, optimizer.step(grads): the "
                                "optimizer applies the learning rate.")
-        _check_losses(losses, want["losses"], case, nb)
+        _check_losses(losses, want["losses"], case, nb, [len(idx) for epoch in batches for idx in epoch])
         for i, (g, w) in enumerate(zip(got["final"], want["final"])):
             expect_close(g, w, what=f"params[{i}] after train", tol=FLOAT64, case=case["desc"])

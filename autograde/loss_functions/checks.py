@@ -115,6 +115,13 @@ def _ce_mistakes(logits, labels):
             -np.mean(z[np.arange(n), labels] - _lse(z.T).reshape(1, -1).repeat(n, 0)[np.arange(n), labels])
             if n > 1 else np.nan,
     }
+    if n > 1:
+        # each row shifted by its own maximum, then exp divided by its sum over the batch (e / e.sum(axis=0))
+        w = z - z.max(axis=1, keepdims=True)
+        col = _lse(w.T)
+        m["you divide exp(z) by its sum over the batch axis 0 (e / e.sum(axis=0), or a sum without keepdims=True): "
+          "the softmax normalizes each row over its classes, e / e.sum(axis=1, keepdims=True)."] = (
+            -np.mean(w[np.arange(n), labels] - col[labels]))
     return m
 
 

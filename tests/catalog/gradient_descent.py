@@ -187,6 +187,16 @@ def train(params, loss_and_grad, X, y, optimizer, batch_size, epochs, rng):
         history.append(float(np.mean(losses)))
     return history
 ''', "train", "mean loss per epoch instead of every update"),
+    Mistake("train_losses_times_batch_size", '''
+def train(params, loss_and_grad, X, y, optimizer, batch_size, epochs, rng):
+    losses = []
+    for _ in range(epochs):
+        for idx in minibatch_indices(len(X), batch_size, rng):
+            loss, grads = loss_and_grad(params, X[idx], y[idx])
+            optimizer.step(grads)
+            losses.append(loss * len(idx))
+    return losses
+''', "train", "multiplied by its batch size"),
     Mistake("train_whole_data", '''
 def train(params, loss_and_grad, X, y, optimizer, batch_size, epochs, rng):
     losses = []

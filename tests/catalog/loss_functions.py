@@ -32,6 +32,12 @@ def cross_entropy_loss(logits, labels):
     p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     return float(-np.mean(np.log(p[np.arange(len(labels)), labels])))
 ''', "cross_entropy_loss", "Subtract each row's maximum"),
+    Mistake("ce_softmax_over_batch", '''
+def cross_entropy_loss(logits, labels):
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=0)
+    return float(-np.mean(np.log(p[np.arange(len(labels)), labels])))
+''', "cross_entropy_loss", "sum over the batch axis 0"),
     Mistake("ce_naive_logsumexp", '''
 def cross_entropy_loss(logits, labels):
     lse = np.log(np.exp(logits).sum(axis=1))
