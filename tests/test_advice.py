@@ -1,6 +1,8 @@
 """Advice costs no points but must be right: the vectorized solution gets none, a student-style
-loop over the features gets the vectorization warning (a timing comparison with a wide margin:
-the loop is ~20-30x PyTorch here, the solution ~1-2x, the threshold 8x)."""
+loop over the features (forward and backward, as bench/batchnorm.py's loop version) gets the
+vectorization warning. A timing comparison, so with a wide margin: that loop is 24.7x PyTorch in
+bench/results/batchnorm.md, the solution at most 1.8x, the threshold SPEED_K = 8x. (A loop in the
+backward alone measured only 10-14x here: too close to the threshold for a test.)"""
 from conftest import solution_namespace
 
 from autograde.core import LocalStudent, run_advice
@@ -8,6 +10,24 @@ from autograde.notebook import exec_cells
 from autograde.paths import load_tests
 
 LOOP = '''
+def batchnorm_forward(x, gamma, beta, bn_param):
+    eps, momentum = bn_param.get("eps", 1e-5), bn_param.get("momentum", 0.1)
+    n, d = x.shape
+    out, xhat, inv_std = np.empty_like(x), np.empty_like(x), np.empty(d)
+    mean, var = np.empty(d), np.empty(d)
+    for j in range(d):  # one feature at a time
+        col = x[:, j]
+        mean[j] = col.mean()
+        var[j] = ((col - mean[j]) ** 2).mean()
+        inv_std[j] = 1.0 / np.sqrt(var[j] + eps)
+        xhat[:, j] = (col - mean[j]) * inv_std[j]
+        out[:, j] = gamma[j] * xhat[:, j] + beta[j]
+    rm, rv = bn_param.get("running_mean", np.zeros(d)), bn_param.get("running_var", np.ones(d))
+    bn_param["running_mean"] = (1 - momentum) * rm + momentum * mean
+    bn_param["running_var"] = (1 - momentum) * rv + momentum * var * n / (n - 1)
+    return out, (x - mean, var, eps, inv_std, xhat, gamma)
+
+
 def batchnorm_backward_fast(dout, cache):
     xc, var, eps, inv_std, xhat, gamma = cache
     n, d = dout.shape
