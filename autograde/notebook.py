@@ -130,3 +130,12 @@ def namespace_of(path: str | Path) -> dict:
     nb = read(path)
     ns, _ = exec_cells(student_cells(nb), filename=Path(path).name)
     return ns
+
+
+def merged_namespace(paths, one=namespace_of) -> dict:
+    """What several notebooks (an assignment's) define together: each one's namespace, ``one(path)``,
+    merged in order."""
+    ns: dict = {}
+    for path in paths:
+        ns.update(one(path))
+    return ns

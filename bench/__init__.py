@@ -2,12 +2,8 @@
 
 
 def solution_namespace(assignment: str) -> dict:
-    """What an assignment's solution notebooks define, merged (their student cells, run here by
-    autograde.notebook.namespace_of)."""
-    from autograde.notebook import namespace_of
+    """What an assignment's solution notebooks define (their student cells, run in this process)."""
+    from autograde.notebook import merged_namespace
     from autograde.paths import solution_notebooks
 
-    ns: dict = {}
-    for nb in solution_notebooks(assignment):
-        ns.update(namespace_of(nb))
-    return ns
+    return merged_namespace(solution_notebooks(assignment))

@@ -12,7 +12,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from autograde.notebook import namespace_of  # noqa: E402
+from autograde.notebook import merged_namespace, namespace_of  # noqa: E402
 from autograde.paths import assignments, exercise_notebooks, solution_notebooks  # noqa: E402
 
 _cache: dict[Path, dict] = {}
@@ -26,17 +26,11 @@ def notebook_namespace(path: Path) -> dict:
 
 
 def solution_namespace(assignment: str) -> dict:
-    ns: dict = {}
-    for nb in solution_notebooks(assignment):
-        ns.update(notebook_namespace(nb))
-    return ns
+    return merged_namespace(solution_notebooks(assignment), notebook_namespace)
 
 
 def stub_namespace(assignment: str) -> dict:
-    ns: dict = {}
-    for nb in exercise_notebooks(assignment):
-        ns.update(notebook_namespace(nb))
-    return ns
+    return merged_namespace(exercise_notebooks(assignment), notebook_namespace)
 
 
 ASSIGNMENTS = assignments()

@@ -849,7 +849,7 @@ def bn_module_grad(student, ctx):
 SPEED_SIZE = (512, 1024)
 SPEED_K = 8.0
 SPEED_REPEATS = 3
-# PyTorch's side is cheap (~2 ms): more repeats, so that a busy machine (which only ever slows a
+# PyTorch's side is cheap (milliseconds at SPEED_SIZE): more repeats, so that a busy machine (which only ever slows a
 # run down) rarely inflates its best time and hides a slow answer.
 TORCH_REPEATS = 10
 

@@ -145,14 +145,10 @@ def _has_nan(got):
     return bool(np.any(np.isnan(got)))
 
 
-def _inf_not_nan(got):
-    return bool(np.any(np.isinf(got))) and not _has_nan(got)
-
-
 # nan: exp(z) overflowed to inf and the softmax divided inf by inf.
 OVERFLOW = ("the result is nan for large logits: exp(z) overflows to inf, and inf / inf is nan. Subtract each "
             "row's maximum before exponentiating (the log-sum-exp trick) — it does not change the softmax.")
-# inf has two causes, told apart by _inf_cause.
+# inf and -inf: their causes are told apart by _nonfinite_cause.
 OVERFLOW_INF = ("the loss is inf for large logits: exp(z) overflows to inf, so log(sum(exp(z))) is inf. Subtract "
                 "each row's maximum before exponentiating (the log-sum-exp trick) — it does not change the softmax.")
 # -inf without the shift: every exp of a row of very negative logits underflowed to 0, and log(0) = -inf.
@@ -168,36 +164,17 @@ GLOBAL_MAX = ("you subtracted one maximum over the whole batch (z - z.max()): in
               "each row's own maximum: z - z.max(axis=1, keepdims=True).")
 
 
-def _is_inf(got) -> bool:
-    """The student's raw output is a number or array with an inf and no nan."""
-    return isinstance(got, (int, float, np.ndarray)) and _inf_not_nan(np.asarray(got, dtype=np.float64))
-
-
-def _inf_cause(student, logits, labels, got) -> str | None:
-    """Which mistake made the loss inf or -inf (``got``). The loss is the same for logits minus each
-    row's maximum, where no exp can overflow: if the student's loss is finite there, exp overflowed on
-    the original logits (to inf; or every exp of a row of very negative logits underflowed to 0: -inf);
-    if it is still inf, a probability underflowed to 0 before a log. None when that call fails."""
-    shifted = np.asarray(logits) - np.asarray(logits).max(axis=1, keepdims=True)
-    try:
-        again = student.call("cross_entropy_loss", shifted, labels, argnames=("logits", "labels"))
-        again = np.asarray(again, dtype=np.float64)
-    except (CheckFailure, TypeError, ValueError):
+def _nonfinite_cause(student, logits, labels, got) -> str | None:
+    """Why the loss ``got`` is not finite; None when it is finite, when a call fails, or for a nan
+    that OVERFLOW already explains. The true loss is unchanged when each row is shifted by its own
+    maximum, and so is the mean over the rows taken one at a time (a batch of one, whose maximum is
+    its own). If the student's code gives those two the same value but ``got`` differs, one maximum
+    served the whole batch. Otherwise: still not finite after the shift, a probability underflowed
+    to 0 before a log; finite, the shift was missing (exp overflowed: inf; or underflowed: -inf)."""
+    g = np.asarray(got, dtype=np.float64) if isinstance(got, (int, float, np.ndarray)) else None
+    if g is None or np.all(np.isfinite(g)):
         return None
-    if not np.all(np.isfinite(again)):
-        return UNDERFLOW
-    g = np.asarray(got, dtype=np.float64)
-    return UNDERFLOW_NEG_INF if np.all(g[np.isinf(g)] < 0) else OVERFLOW_INF
-
-
-def _global_max(student, logits, labels, got) -> bool:
-    """The loss is not finite, and the rows interact: the loss of the batch is not the mean of the
-    losses of its rows taken one at a time (a batch of one, where the batch's maximum is the row's
-    maximum), yet it is once every row is shifted to the same maximum 0. So the shift used one
-    maximum for the whole batch. False when a call fails."""
     z, y = np.asarray(logits), np.asarray(labels)
-    if z.ndim != 2 or len(z) < 2 or np.all(np.isfinite(np.asarray(got, dtype=np.float64))):
-        return False
 
     def loss(zz, yy):
         out = np.asarray(student.call("cross_entropy_loss", zz, yy, argnames=("logits", "labels")), dtype=np.float64)
@@ -205,16 +182,20 @@ def _global_max(student, logits, labels, got) -> bool:
             raise ValueError("not one number")
         return float(out.ravel()[0])
 
-    def same(a, b):
-        return bool(np.isclose(a, b, rtol=1e-9, atol=0.0, equal_nan=True))
-
     try:
         with np.errstate(all="ignore"):
-            rows = float(np.mean([loss(z[i:i + 1], y[i:i + 1]) for i in range(len(z))]))
             shifted = loss(z - z.max(axis=1, keepdims=True), y)
+            rows = np.mean([loss(z[i:i + 1], y[i:i + 1]) for i in range(len(z))]) if len(z) > 1 else None
     except (CheckFailure, TypeError, ValueError):
-        return False
-    return not same(float(np.asarray(got, dtype=np.float64).ravel()[0]), rows) and same(shifted, rows)
+        return None
+    same = lambda a, b: bool(np.isclose(a, b, rtol=1e-9, atol=0.0, equal_nan=True))  # noqa: E731 (inf == inf)
+    if rows is not None and same(rows, shifted) and not same(g.ravel()[0], shifted):
+        return GLOBAL_MAX
+    if _has_nan(g):
+        return None
+    if not np.isfinite(shifted):
+        return UNDERFLOW
+    return UNDERFLOW_NEG_INF if np.all(g[np.isinf(g)] < 0) else OVERFLOW_INF
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,12 +228,9 @@ def cross_entropy_loss(student, ctx):
         ctx.cases += 1
         got = student.call("cross_entropy_loss", logits, labels, argnames=("logits", "labels"))
         diagnoses = {OVERFLOW: _has_nan, **_ce_mistakes(logits, labels)}
-        if isinstance(got, (int, float, np.ndarray)) and _global_max(student, logits, labels, got):
-            diagnoses = {GLOBAL_MAX: lambda g: True, **diagnoses}
-        elif _is_inf(got):
-            cause = _inf_cause(student, logits, labels, got)
-            if cause:
-                diagnoses[cause] = _inf_not_nan
+        cause = _nonfinite_cause(student, logits, labels, got)
+        if cause:  # found from this very output: it goes first
+            diagnoses = {cause: lambda g: True, **diagnoses}
         expect_close(got, ref.cross_entropy_loss(logits, labels), what="cross_entropy_loss", tol=tol_for(logits),
                      case=case, scalar=True, diagnoses=diagnoses)
 
