@@ -305,3 +305,48 @@ def nested(x):
             str(info.value).encode("utf-8")
         assert "deeply nested" in repr(st.call("nested", np.ones(1)))
         assert sb.starts == 1
+
+
+_ORPHAN = r"""
+import os, sys, time
+from autograde.grading.sandbox import die_with_parent
+parent = os.getpid()
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(w)
+    if sys.argv[2] == "gone":
+        os.read(r, 1)  # EOF: the parent is exiting (or gone) before the call below
+    die_with_parent(parent)
+    open(sys.argv[1], "w").write(str(os.getpid()))  # only a process that outlived the call writes
+    time.sleep(0.5 if sys.argv[2] == "gone" else 0)
+    os._exit(0)
+print(pid, flush=True)
+if sys.argv[2] == "alive":
+    os.waitpid(pid, 0)
+"""
+
+
+@pytest.mark.parametrize("case", ["gone", "alive"])
+def test_die_with_parent_when_the_parent_died_first(tmp_path, case):
+    """The race behind a CI failure: a student process whose zygote is killed between its fork
+    and its PR_SET_PDEATHSIG never gets the signal. `die_with_parent` then exits at once; with
+    its parent alive it returns (the control: this test can fail)."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    mark = tmp_path / "survived"
+    r = subprocess.run([sys.executable, "-c", _ORPHAN, str(mark), case], capture_output=True, text=True,
+                       timeout=60, cwd=Path(__file__).resolve().parents[1])
+    assert r.returncode == 0, r.stderr
+    child = int(r.stdout)
+    for _ in range(200):
+        if not Path(f"/proc/{child}").exists() or Path(f"/proc/{child}/stat").read_text().split(") ")[1][0] == "Z":
+            break
+        time.sleep(0.01)
+    if case == "gone":
+        assert not mark.exists()
+    else:
+        assert mark.read_text() == str(child)

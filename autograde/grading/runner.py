@@ -61,16 +61,11 @@ def discover(submissions: Path, only: list[str] | None) -> tuple[list[str], list
 # ---------------------------------------------------------------------------------------------
 # Workers
 # ---------------------------------------------------------------------------------------------
-def _worker_init() -> None:
+def _worker_init(grader: int) -> None:
     """A pool worker: die with the grader; references on one thread (the pool is the parallelism)."""
-    try:
-        from .sandbox import PR_SET_PDEATHSIG, _prctl
+    from .sandbox import die_with_parent
 
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() == 1:
-            os._exit(1)
-    except Exception:  # noqa: BLE001
-        pass
+    die_with_parent(grader)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         import torch
@@ -92,7 +87,7 @@ def _executor(workers: int, dask: str | None):
             raise UsageError(f"--dask: cannot connect to {dask} ({type(exc).__name__}: {exc})") from None
         return client.get_executor(pure=False), client
     ctx = multiprocessing.get_context("spawn")  # torch in the parent: never fork it
-    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init), None
+    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),)), None
 
 
 def hidden_paths(submissions: Path, out: Path, gradebook: Path | None) -> list[str]:

@@ -83,6 +83,14 @@ def _prctl(option: int, arg: int) -> None:
     _libc().prctl(option, ctypes.c_ulong(arg), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
 
 
+def die_with_parent(parent: int) -> None:
+    """Be SIGKILLed when ``parent`` dies. The prctl covers only a death after the call (and a
+    change of uid clears it), so a parent that is already gone (we were reparented) means exit now."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def describe_status(status: int | None) -> str:
     if status is None:
         return "ended"
@@ -99,7 +107,7 @@ def describe_status(status: int | None) -> str:
 # =============================================================================================
 # The student side (runs in the forked child)
 # =============================================================================================
-def _isolate(spec: dict) -> dict:
+def _isolate(spec: dict, parent: int) -> dict:
     """Namespaces, limits, user, environment, scratch folder. Returns what was achieved."""
     import resource
 
@@ -154,7 +162,7 @@ def _isolate(spec: dict) -> dict:
     else:
         info["user"] = "the grader's own user (no user switch: " + ("not root)" if os.geteuid() else "isolation disabled)")
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
+    die_with_parent(parent)  # again: setuid cleared it
     env = {
         "HOME": scratch, "TMPDIR": scratch, "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
         "MPLBACKEND": "Agg", "MPLCONFIGDIR": os.path.join(scratch, ".matplotlib"), "USER": "student",
@@ -247,9 +255,10 @@ def _redefined_helpers(ns: dict) -> list[str]:
     return out
 
 
-def _child_main(sock: socket.socket, baseline: dict) -> None:
-    """Never returns."""
+def _child_main(sock: socket.socket, baseline: dict, parent: int) -> None:
+    """Never returns. ``parent``: the zygote's pid."""
     try:
+        die_with_parent(parent)  # the zygote may have been killed before this line
         os.setsid()
         spec = wire.recv_pickle(sock)
         scratch = spec["scratch"]
@@ -264,7 +273,7 @@ def _child_main(sock: socket.socket, baseline: dict) -> None:
         sys.stdin = open(0, "r", closefd=False)
         sys.stdout = open(1, "w", buffering=1, closefd=False, encoding="utf-8", errors="replace")
         sys.stderr = open(2, "w", buffering=1, closefd=False, encoding="utf-8", errors="replace")
-        info = _isolate(spec)
+        info = _isolate(spec, parent)
         _write_files(spec["scratch"], spec.get("files") or {})
     except BaseException as exc:  # noqa: BLE001
         try:
@@ -457,14 +466,13 @@ def _kill_everything(pid: int, uid: int | None, statuses: dict) -> None:
         _reap(statuses)
 
 
-def zygote_main(fd: int) -> None:
+def zygote_main(fd: int, parent: int) -> None:
     ctl = socket.socket(fileno=fd)
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    die_with_parent(parent)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     if sys.path and sys.path[0] in ("", "/", os.getcwd()):
         del sys.path[0]  # `python -m` put the working directory first
-    if os.getppid() == 1:
-        os._exit(1)
+    me = os.getpid()
     baseline = _warm_imports()
     statuses: dict[int, int | None] = {}
     ctl.sendall(pickle.dumps({"ready": True, "pid": os.getpid()}))
@@ -482,7 +490,7 @@ def zygote_main(fd: int) -> None:
             pid = os.fork()
             if pid == 0:
                 os.close(ctl.detach())
-                _child_main(student, baseline)
+                _child_main(student, baseline, me)
                 os._exit(0)
             student.close()
             _reap(statuses)
@@ -520,7 +528,7 @@ class Zygote:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "autograde.grading.sandbox", "--zygote", str(child.fileno())],
+            [sys.executable, "-m", "autograde.grading.sandbox", "--zygote", str(child.fileno()), str(os.getpid())],
             pass_fds=[child.fileno()], env=zygote_env(), cwd="/", stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=None, start_new_session=False,
         )
@@ -909,8 +917,8 @@ class RemoteStudent(core.Student):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--zygote":
-        zygote_main(int(sys.argv[2]))
+    if len(sys.argv) == 4 and sys.argv[1] == "--zygote":
+        zygote_main(int(sys.argv[2]), int(sys.argv[3]))
     else:
-        print("usage: python -m autograde.grading.sandbox --zygote FD", file=sys.stderr)
+        print("usage: python -m autograde.grading.sandbox --zygote FD PARENT_PID", file=sys.stderr)
         sys.exit(2)
