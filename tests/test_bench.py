@@ -25,6 +25,8 @@ def test_bench_grading_tiny(tmp_path):
     g = json.loads((tmp_path / "grading.json").read_text())
     assert g["n"] == 6 and g["nbgrader_s"] > 0 and g["workers1_s"] > 0 and g["workers2_s"] > 0
     assert g["kinds"] == {"correct": 3, "stub": 3}, g["kinds"]
+    assert g["workers1_cpu_s"] > 0 and g["workers2_cpu_s"] > 0
+    assert g["speedup_bound"] == g["workers1_s"] / (g["workers2_cpu_s"] / g["machine"]["cores"])
     assert g["machine"]["cores"] >= 1 and "torch" in g["machine"]
     # the same submissions get the same scores from plain nbgrader and from `grade`
     assert g["nbgrader_scores"] == g["grade_scores"], (g["nbgrader_scores"], g["grade_scores"])
