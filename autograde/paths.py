@@ -9,10 +9,22 @@ EXERCISES = ROOT / "exercises"
 
 
 def assignments() -> list[str]:
-    """Assignment names: the folders of solutions/ that hold a notebook."""
-    if not SOLUTIONS.is_dir():
-        return []
+    """Assignment names: the folders of solutions/ that hold a notebook; without the course
+    folder (autograde installed with pip, as on Colab), the assignments whose checks ship here."""
+    if not course_folder():
+        return packaged_assignments()
     return sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+
+def course_folder() -> bool:
+    """Whether this autograde sits in the course repository (solutions/ beside it)."""
+    return SOLUTIONS.is_dir()
+
+
+def packaged_assignments() -> list[str]:
+    """The subpackages of autograde that hold an assignment's checks."""
+    here = Path(__file__).resolve().parent
+    return sorted(p.name for p in here.iterdir() if (p / "checks.py").is_file())
 
 
 class UsageError(Exception):

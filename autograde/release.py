@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from .paths import EXERCISES, SOLUTIONS, UsageError, assignments, put_venv_on_path, require_assignment
+from .paths import EXERCISES, SOLUTIONS, UsageError, assignments, course_folder, put_venv_on_path, require_assignment
 
 
 def normalize(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -76,6 +76,8 @@ def generate(names: list[str]) -> dict[Path, str]:
 
 
 def release(assignment: str | None = None, check: bool = False) -> int:
+    if not course_folder():
+        raise UsageError(f"release needs the course folder ({SOLUTIONS} not found)")
     names = [require_assignment(assignment)] if assignment else assignments()
     if not names:
         raise UsageError(f"no assignments found under {SOLUTIONS}")

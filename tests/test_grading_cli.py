@@ -96,3 +96,36 @@ def test_validate_reports_forbidden(tmp_path):
     assert r.returncode == 1
     assert "\u2718 mse_loss (1 point) [forbidden]" in r.stdout and "deep-learning framework" in r.stdout
     assert "\u2714 cross_entropy_loss" in r.stdout
+
+
+def test_validate_with_autograde_installed_by_pip(tmp_path):
+    """On Colab there is no course folder: `%pip install` puts autograde in site-packages. validate
+    then takes the tests from the notebook's own test cells; grade and release say they need the
+    course folder."""
+    import shutil
+
+    src, site = tmp_path / "src", tmp_path / "site"  # a copy: pip builds in the source tree (build/)
+    shutil.copytree(ROOT / "autograde", src / "autograde", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", src)
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site), str(src)]
+    subprocess.run(pip, check=True, capture_output=True, timeout=300)
+    work = tmp_path / "Colab Notebooks"
+    work.mkdir()
+    (work / "loss_functions.ipynb").write_bytes(dumps(student_solution()))
+    (work / "stub.ipynb").write_bytes(dumps(exercise_notebook()))
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site), "HOME": str(tmp_path)}
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "autograde", *args], capture_output=True, text=True,
+                              timeout=240, cwd=work, env=env)
+
+    r = run("validate", "loss_functions.ipynb", "--timeout", "25")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "(loss_functions, visible cases" in r.stdout and "4/4 tests pass" in r.stdout
+    r = run("validate", "stub.ipynb")
+    assert r.returncode == 1 and "\u2718 cross_entropy_loss (2 points)" in r.stdout, r.stdout + r.stderr
+    one_line_error(run("validate", "stub.ipynb", "--assignment", "batch_norm"), "not those of batch_norm")
+    one_line_error(run("release", "--check"), "release needs the course folder")  # the pip copy ran, not this checkout
+    (work / "subs" / "ann" / "loss_functions").mkdir(parents=True)
+    (work / "subs" / "ann" / "loss_functions" / "loss_functions.ipynb").write_bytes(dumps(student_solution()))
+    one_line_error(run("grade", "--submissions", "subs", "--out", "out"), "grading needs the course folder")

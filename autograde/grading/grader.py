@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 
 from .. import core, notebook
-from ..paths import UsageError, load_tests, require_assignment, solution_notebooks
+from ..paths import SOLUTIONS, UsageError, load_tests, require_assignment, solution_notebooks
 from . import refcache
 from .sandbox import DEFAULT_MEMORY, DEFAULT_TIMEOUT, RemoteStudent, Sandbox
 
@@ -45,6 +45,8 @@ def derive_seed(seed_base: int, student_id: str, assignment: str, notebook_name:
 def make_plan(assignment: str) -> dict:
     """Notebooks, tests and points of an assignment, from ``solutions/<assignment>/*.ipynb``."""
     require_assignment(assignment)
+    if not solution_notebooks(assignment):
+        raise UsageError(f"{assignment}: grading needs the course folder ({SOLUTIONS / assignment}/*.ipynb not found)")
     registry = load_tests(assignment)
     notebooks = []
     for path in solution_notebooks(assignment):

@@ -13,10 +13,28 @@ from pathlib import Path
 
 from .. import notebook
 from ..core import fresh_seed
-from ..paths import UsageError, assignments, require_assignment
+from ..paths import UsageError, assignments, course_folder, load_tests, require_assignment
 from .grader import grade_notebook, make_plan, read_files
 from .sandbox import DEFAULT_MEMORY, DEFAULT_TIMEOUT
 from .feedback import FLAG_TEXT
+
+
+def plan_from_notebook(path: Path, nb, only: str | None = None) -> tuple[str, dict, dict]:
+    """Without the course folder (autograde installed with pip, as on Colab): the tests are the
+    notebook's own test cells (points from their nbgrader metadata), the assignment the one
+    whose checks know every one of them."""
+    tests = [[gid[len("test_"):] if gid.startswith("test_") else gid, float(meta.get("points", 0) or 0)]
+             for gid, meta in notebook.grading_cells(nb).items()]
+    if not tests:
+        raise UsageError(f"{path.name}: no autograded test cells, nothing to validate (its answers are graded by hand)")
+    for a in [require_assignment(only)] if only else assignments():
+        registry = load_tests(a)
+        if all(t in registry for t, _ in tests):
+            pnb = {"name": path.name, "tests": tests, "manual": []}
+            return a, {"assignment": a, "notebooks": [pnb]}, pnb
+    raise UsageError(f"{path.name}: its test cells are not those of "
+                     f"{only or 'any assignment of this autograde (' + ', '.join(assignments()) + ')'}"
+                     f" (test cells: {', '.join(t for t, _ in tests)})")
 
 
 def infer(path: Path, nb) -> tuple[str, dict, dict]:
@@ -54,7 +72,9 @@ def validate(path: str | Path, *, assignment: str | None = None, seed: int | Non
     except (OSError, notebook.InvalidNotebook) as exc:
         raise UsageError(str(exc) if isinstance(exc, notebook.InvalidNotebook)
                          else f"{path.name}: cannot be read ({exc.strerror})") from None
-    if assignment:
+    if not course_folder():
+        assignment, plan, pnb = plan_from_notebook(path, nb, assignment)
+    elif assignment:
         require_assignment(assignment)
         plan = make_plan(assignment)
         pnb = next((p for p in plan["notebooks"] if p["name"] == path.name), plan["notebooks"][0])
