@@ -98,10 +98,8 @@ def test_validate_reports_forbidden(tmp_path):
     assert "\u2714 cross_entropy_loss" in r.stdout
 
 
-def test_validate_with_autograde_installed_by_pip(tmp_path):
-    """On Colab there is no course folder: `%pip install` puts autograde in site-packages. validate
-    then takes the tests from the notebook's own test cells; grade and release say they need the
-    course folder."""
+def pip_installed(tmp_path: Path) -> Path:
+    """autograde as `pip install` puts it in site-packages (no course folder): the target folder."""
     import shutil
 
     src, site = tmp_path / "src", tmp_path / "site"  # a copy: pip builds in the source tree (build/)
@@ -109,6 +107,14 @@ def test_validate_with_autograde_installed_by_pip(tmp_path):
     shutil.copy(ROOT / "pyproject.toml", src)
     pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site), str(src)]
     subprocess.run(pip, check=True, capture_output=True, timeout=300)
+    return site
+
+
+def test_validate_with_autograde_installed_by_pip(tmp_path):
+    """On Colab there is no course folder: `%pip install` puts autograde in site-packages. validate
+    then takes the tests from the notebook's own test cells; grade and release say they need the
+    course folder."""
+    site = pip_installed(tmp_path)
     work = tmp_path / "Colab Notebooks"
     work.mkdir()
     (work / "loss_functions.ipynb").write_bytes(dumps(student_solution()))
@@ -129,3 +135,43 @@ def test_validate_with_autograde_installed_by_pip(tmp_path):
     (work / "subs" / "ann" / "loss_functions").mkdir(parents=True)
     (work / "subs" / "ann" / "loss_functions" / "loss_functions.ipynb").write_bytes(dumps(student_solution()))
     one_line_error(run("grade", "--submissions", "subs", "--out", "out"), "grading needs the course folder")
+
+
+@pytest.mark.timeout(300)
+def test_dask_worker_needs_only_the_package(tmp_path):
+    """What the instructors page promises: a Dask worker with only the autograde package (pip, no
+    course folder) grades; every job carries its notebooks and its plan."""
+    import os
+    import time
+
+    distributed = pytest.importorskip("dask.distributed")
+    site = pip_installed(tmp_path)
+    subs = tmp_path / "submitted"
+    for student, nb in (("alice", student_solution()), ("bob", exercise_notebook())):
+        (subs / student / "loss_functions").mkdir(parents=True)
+        (subs / student / "loss_functions" / "loss_functions.ipynb").write_bytes(dumps(nb))
+    away = tmp_path / "worker"
+    away.mkdir()
+    with distributed.LocalCluster(n_workers=0, processes=False, protocol="tcp", dashboard_address=None) as cluster:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address, "--nthreads", "2",
+             "--no-nanny", "--no-dashboard"], cwd=away, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={"PATH": os.environ["PATH"], "PYTHONPATH": str(site), "HOME": str(away)})
+        try:
+            with distributed.Client(cluster) as client:
+                client.wait_for_workers(1, timeout=120)
+                (where,) = client.run(lambda: __import__("autograde").__file__).values()
+                assert where.startswith(str(site)), where  # the worker runs the pip copy
+            t0 = time.monotonic()
+            r = cli("grade", "--submissions", str(subs), "--out", str(tmp_path / "out"), "--dask",
+                    cluster.scheduler_address, "--timeout", "25", "--no-progress")
+        finally:
+            worker.kill()
+            worker.wait()
+    assert r.returncode == 0, r.stdout + r.stderr
+    with open(tmp_path / "out" / "grades.csv") as f:
+        rows = {row["student_id"]: row for row in __import__("csv").DictReader(f)}
+    alice, bob = rows["alice"], rows["bob"]
+    assert float(alice["score"]) == float(alice["max_score"]) == 6 and alice["flags"] == "", rows
+    assert float(bob["score"]) == 0 and float(bob["max_score"]) == 6, rows
+    print(f"graded on a package-only Dask worker in {time.monotonic() - t0:.1f} s")
