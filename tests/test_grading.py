@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import os
 import signal
 import subprocess
@@ -146,6 +147,9 @@ def test_report_has_plots_and_table(graded):
     assert "loss_functions" in text and "cross_entropy_loss_grad" in text
     for case in CASES:
         assert f"<td>{case.name}</td>" in text
+    links = re.findall(r'<a href="(feedback/[^"]+)">', text)
+    assert len(links) == len(CASES) and all((graded["out"] / link).is_file() for link in links), links
+    assert 'alt="plot"' not in text and "histogram of the submissions" in text
 
 
 def test_gradebook_matches_grades_csv(graded, tmp_path):

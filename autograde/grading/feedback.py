@@ -15,6 +15,7 @@ import html
 import io
 from collections import Counter, defaultdict
 from pathlib import Path
+from urllib.parse import quote
 
 from .results import num
 
@@ -102,13 +103,20 @@ def write_all(out: Path, results: list[dict]) -> None:
 # ---------------------------------------------------------------------------------------------
 # The report
 # ---------------------------------------------------------------------------------------------
-def _png(fig) -> str:
+def _feedback_links(r: dict) -> str:
+    """Links to the student's feedback pages for this assignment, one per notebook (write_all's names)."""
+    folder = f"feedback/{quote(r['student_id'])}/{quote(r['assignment'])}"
+    return ", ".join(f"<a href=\"{folder}/{quote(Path(nb['notebook']).stem)}.html\">{e(nb['notebook'])}</a>"
+                    for nb in r["notebooks"])
+
+
+def _png(fig, alt: str) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     import matplotlib.pyplot as plt
 
     plt.close(fig)
-    return "<img alt=\"plot\" src=\"data:image/png;base64," + base64.b64encode(buf.getvalue()).decode() + "\">"
+    return f"<img alt=\"{e(alt)}\" src=\"data:image/png;base64," + base64.b64encode(buf.getvalue()).decode() + "\">"
 
 
 def write_report(out: Path, results: list[dict], plans: dict) -> None:
@@ -116,6 +124,7 @@ def write_report(out: Path, results: list[dict], plans: dict) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     by_a = defaultdict(list)
     for r in results:
@@ -129,12 +138,14 @@ def write_report(out: Path, results: list[dict], plans: dict) -> None:
         parts.append(f"<h2>{e(a)}</h2><p>{len(rs)} submission(s); mean {sum(scores) / max(len(scores), 1):.2f} / "
                      f"{num(max_score)}; flags: {e(dict(Counter(f for r in rs for f in r['flags'])) or 'none')}</p>")
         fig, ax = plt.subplots(figsize=(6, 2.8))
-        bins = [x - 0.25 for x in range(int(max_score) + 2)] if float(max_score).is_integer() else 10
+        # one bar centred on each whole score
+        bins = [x - 0.5 for x in range(int(max_score) + 2)] if float(max_score).is_integer() else 10
         ax.hist(scores, bins=bins, color="#4c72b0", rwidth=0.8)
         ax.set_xlabel("autograded score")
         ax.set_ylabel("submissions")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts
         ax.set_title(f"{a}: total scores")
-        parts.append(_png(fig))
+        parts.append(_png(fig, f"{a}: histogram of the submissions' autograded scores"))
         tests = [(nb["name"], tid, pts) for nb in plans[a]["notebooks"] for tid, pts in nb["tests"]]
         earned = Counter()
         lost = Counter()
@@ -157,17 +168,18 @@ def write_report(out: Path, results: list[dict], plans: dict) -> None:
             ax.set_yticks(list(ys), labels)
             ax.invert_yaxis()
             ax.set_xlabel("submissions")
-            ax.legend(loc="lower right", fontsize=8)
-            ax.set_title(f"{a}: per test")
-            parts.append(_png(fig))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.legend(loc="lower left", bbox_to_anchor=(0, 1), ncol=2, fontsize=8, frameon=False)  # above the bars
+            ax.set_title(f"{a}: per test", pad=22)
+            parts.append(_png(fig, f"{a}: per test, how many submissions earned its points and how many got none"))
             rows = "".join(
                 f"<tr><td>{e(n)}</td><td><code>{e(t)}</code></td><td>{num(p)}</td><td>{earned[(n, t)]}</td>"
                 f"<td>{lost[(n, t)]}</td><td>{e(dict(flagged[(n, t)]) or '')}</td></tr>" for n, t, p in tests)
-            parts.append("<table><tr><th>notebook</th><th>test</th><th>points</th><th>earned</th><th>lost</th>"
-                         f"<th>flags</th></tr>{rows}</table>")
+            parts.append("<table><tr><th>notebook</th><th>test</th><th>points</th><th>submissions that earned "
+                         "them</th><th>submissions with no points</th><th>flags (submissions)</th></tr>"
+                         f"{rows}</table>")
         rows = "".join(
             f"<tr><td>{e(r['student_id'])}</td><td>{num(r['score'])} / {num(r['max_score'])}</td>"
-            f"<td>{e(';'.join(r['flags']))}</td><td><a href=\"feedback/{e(r['student_id'])}/{e(a)}/\">feedback</a></td></tr>"
-            for r in rs)
-        parts.append(f"<table><tr><th>student</th><th>score</th><th>flags</th><th></th></tr>{rows}</table>")
+            f"<td>{e(';'.join(r['flags']))}</td><td>{_feedback_links(r)}</td></tr>" for r in rs)
+        parts.append(f"<table><tr><th>student</th><th>score</th><th>flags</th><th>feedback</th></tr>{rows}</table>")
     (out / "report.html").write_text(_page("Grading report", "\n".join(parts)), encoding="utf-8")
