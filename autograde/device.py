@@ -1,7 +1,7 @@
 """Where and how the PyTorch reference runs.
 
 The reference runs on CUDA when `torch.cuda.is_available()`, on the CPU otherwise. Override with
-the environment variable AUTOGRADE_DEVICE=cpu|cuda (or the grader's --device flag, which sets it).
+the environment variable AUTOGRADE_DEVICE=cpu|cuda.
 It computes in float64 with TF32 off, so the reference's own rounding error (~1e-16 relative) is
 negligible next to every tolerance a check states.
 """

@@ -175,3 +175,33 @@ def test_dask_worker_needs_only_the_package(tmp_path):
     assert float(alice["score"]) == float(alice["max_score"]) == 6 and alice["flags"] == "", rows
     assert float(bob["score"]) == 0 and float(bob["max_score"]) == 6, rows
     print(f"graded on a package-only Dask worker in {time.monotonic() - t0:.1f} s")
+
+
+def test_one_assignment_at_a_time_keeps_the_other_rows(tmp_path):
+    """Grading with --assignment, week by week, into one OUT: grades.csv, tests.csv and the report
+    keep every assignment graded before; a run without --assignment then reuses them all."""
+    from autograde.paths import EXERCISES
+
+    subs = tmp_path / "submitted"
+    for a in ("loss_functions", "gradient_descent"):
+        (subs / "ann" / a).mkdir(parents=True)
+        for nb in (EXERCISES / a).glob("*.ipynb"):
+            (subs / "ann" / a / nb.name).write_bytes(nb.read_bytes())
+    out = tmp_path / "out"
+
+    def rows():
+        with open(out / "grades.csv") as f:
+            return [(r["student_id"], r["assignment"]) for r in __import__("csv").DictReader(f)]
+
+    for a in ("loss_functions", "gradient_descent"):
+        r = cli("grade", "--submissions", str(subs), "--out", str(out), "--assignment", a, "--no-progress")
+        assert r.returncode == 0, r.stderr
+    assert rows() == [("ann", "gradient_descent"), ("ann", "loss_functions")]
+    tests = (out / "tests.csv").read_text()
+    assert "mse_loss" in tests and "minibatch_indices" in tests
+    report = (out / "report.html").read_text()
+    assert "<h2>loss_functions</h2>" in report and "<h2>gradient_descent</h2>" in report
+    before = (out / "grades.csv").read_bytes()
+    r = cli("grade", "--submissions", str(subs), "--out", str(out), "--no-progress")
+    assert r.returncode == 0 and "2 submission(s) already graded" in r.stderr, r.stderr
+    assert (out / "grades.csv").read_bytes() == before

@@ -47,6 +47,19 @@ def read_json(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def other_results(out: Path, known: set[str], exclude: set[tuple[str, str]]) -> list[dict]:
+    """Results in ``out`` from earlier runs (another ``--assignment``, a student graded before),
+    of the assignments in ``known``, leaving out the (student, assignment) pairs in ``exclude``."""
+    found = []
+    for path in sorted((out / "results").glob("*/*.json")):
+        r = read_json(path)
+        if (r is None or "grader_error" in r or r.get("assignment") not in known
+                or (r.get("student_id"), r.get("assignment")) in exclude):
+            continue
+        found.append(r)
+    return found
+
+
 def num(x: float) -> str:
     return f"{float(x):g}"
 

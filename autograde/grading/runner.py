@@ -162,11 +162,14 @@ def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout
             missing.append(f"{s}/{a}")
         else:
             results.append(r)
-    R.write_csvs(out, results)
+    # The CSVs and the report cover every result in OUT: grading one --assignment keeps the rows
+    # of the others (and of students graded before) from earlier runs.
+    every = results + R.other_results(out, set(assignments()), set(pairs))
+    R.write_csvs(out, every)
     from . import feedback
 
     feedback.write_all(out, results)
-    feedback.write_report(out, results, {a: plans[a] for a in todo})
+    feedback.write_report(out, every, {a: plans.get(a) or make_plan(a) for a in {r["assignment"] for r in every}})
     from . import gradebook as G
 
     gb_seconds = G.sync(gb_target, plans, results, students, submissions, out)
@@ -179,8 +182,8 @@ def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout
                "seconds": {"grading": t_grade, "total": time.perf_counter() - t_start}, "workers": workers,
                "dask": dask or "", "seed": seed, "timeout": timeout, "memory": memory}
     R.write_json_atomic(out / "run.json", summary)
-    flagged = sum(1 for r in results if r["flags"])
-    log(f"autograde grade: {len(results)} submission(s) in {out}/grades.csv ({flagged} flagged), "
+    flagged = sum(1 for r in every if r["flags"])
+    log(f"autograde grade: {len(every)} submission(s) in {out}/grades.csv ({flagged} flagged), "
         f"{len(jobs) - len(errors)} graded now in {t_grade:.1f} s")
     if missing:
         log(f"autograde grade: NOT graded (grader errors; rerun to retry): {', '.join(missing)}")
