@@ -176,6 +176,27 @@ def test_gradebook_matches_grades_csv(graded, tmp_path):
     assert (graded["out"] / "autograded" / "solution" / "loss_functions" / "loss_functions.ipynb").is_file()
 
 
+def test_formgrader_sees_the_graded_submissions(graded):
+    """Formgrader's own API (nbgrader's NbGraderAPI), told where OUT's notebooks and gradebook are
+    as README and the instructors page say, lists every submission as autograded with its score."""
+    from nbgrader.apps.api import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+
+    c = Config()
+    c.CourseDirectory.root = str(ROOT)
+    c.CourseDirectory.source_directory = "solutions"
+    c.CourseDirectory.directory_structure = "{nbgrader_step}/{student_id}/{assignment_id}"
+    c.CourseDirectory.autograded_directory = str(graded["out"] / "autograded")
+    c.CourseDirectory.db_url = f"sqlite:///{graded['out'] / 'gradebook.db'}"
+    api = NbGraderAPI(CourseDirectory(config=c), config=c)
+    submitted = {sid: row for sid, row in graded["grades"].items() if "missing" not in row["flags"]}
+    assert len(submitted) >= len(graded["grades"]) - 2
+    for sid, row in submitted.items():  # (a missing notebook has nothing for formgrader to show)
+        sub = api.get_submission("loss_functions", sid)
+        assert sub["autograded"] and sub["code_score"] == float(row["score"]), (sid, sub)
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="isolation of network, user and files needs root")
 def test_isolation_probe(graded):
     res = _result(graded, "probe")["notebooks"][0]
