@@ -73,8 +73,8 @@ def to_plain(obj, _depth: int = 0):
         if obj.dtype.kind not in "biuf":
             return Opaque(f"ndarray of dtype {obj.dtype}")
         return np.array(obj, copy=True)
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(to_plain(o, _depth + 1) for o in obj)
+    if isinstance(obj, (list, tuple)):  # a namedtuple or other subclass becomes a plain list/tuple
+        return (tuple if isinstance(obj, tuple) else list)(to_plain(o, _depth + 1) for o in obj)
     if isinstance(obj, dict):
         return {str(k): to_plain(v, _depth + 1) for k, v in obj.items()}
     mod = type(obj).__module__ or ""
@@ -108,18 +108,25 @@ def subject(driver: Callable, args: tuple) -> str:
 
 
 def execute(driver: Callable, namespace: dict, args: tuple) -> dict:
-    """Run ``driver(namespace, *args)`` and report its outcome as plain data (never raises).
+    """Run ``driver(namespace, *args)`` and report its outcome as plain data (never raises, but
+    for a KeyboardInterrupt in a notebook, which stops the cell as usual).
 
     While a test runs under a framework policy (:func:`framework_policy`, set by :func:`run_test`
     from ``Test.framework``), the driver runs under :class:`FrameworkGuard`: a numpy answer that
     calls into torch (or another deep-learning framework), or a torch answer that calls a built-in
-    normalization, ends in a ``Forbidden`` error, whatever the student's code did with exceptions."""
+    normalization, ends in a ``Forbidden`` error, whatever the student's code did with exceptions,
+    and also when it raised afterwards."""
     t0 = time.perf_counter()
     try:
         policy = _POLICY.get()
         if policy:
-            with FrameworkGuard(policy) as guard:
-                raw = driver(namespace, *args)
+            guard = FrameworkGuard(policy)
+            try:
+                with guard:
+                    raw = driver(namespace, *args)
+            except Exception:
+                guard.verdict(subject(driver, args))  # reaching the framework counts, raise or not
+                raise
             guard.verdict(subject(driver, args))
         else:
             raw = driver(namespace, *args)
@@ -586,7 +593,7 @@ def make_check(tests: Registry, assignment: str):
         """Check one of your functions against PyTorch on fresh random inputs.
 
         ``check("mse_loss")`` runs the visible cases on the functions defined in your notebook.
-        A failure raises with a diagnosis; ``seed=`` repeats a run exactly."""
+        A failure raises with a diagnosis; ``seed=`` (with the same ``hidden``) repeats a run exactly."""
         if test_id not in tests:
             raise ValueError(f"unknown test {test_id!r} for {assignment}; known: {', '.join(tests)}")
         if namespace is None:  # the caller's globals: the notebook's namespace
@@ -597,7 +604,8 @@ def make_check(tests: Registry, assignment: str):
 
         where = f"PyTorch on {reference_device()}, float64; seed {s}"
         if not v.passed:
-            raise CheckFailure(f"{v.message}\n({where}; repeat with check({test_id!r}, seed={s}))")
+            again = f"check({test_id!r}, seed={s}" + (", hidden=True)" if hidden else ")")
+            raise CheckFailure(f"{v.message}\n({where}; repeat with {again})")
         label = "hidden cases" if hidden else f"{v.cases} cases"
         print(f"\u2714 {test_id}: {label} passed ({where})")
 

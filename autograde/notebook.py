@@ -94,7 +94,14 @@ def grading_cells(nb) -> dict[str, dict]:
 
 
 def to_python(source: str) -> str:
-    """Cell source as plain Python: IPython magics and shell escapes become comments."""
+    """Cell source as plain Python: IPython magics and shell escapes become comments. Source that
+    is already valid Python is left alone (a continuation line may start with ``%`` or ``!=``);
+    in a cell that also holds a magic, such a line would be commented out too."""
+    try:
+        ast.parse(source)
+        return source
+    except (SyntaxError, ValueError):
+        pass
     lines = []
     for line in source.splitlines():
         stripped = line.lstrip()

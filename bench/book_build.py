@@ -2,7 +2,7 @@
 in a scratch copy of the book so the working _build/ is untouched; per-page execution seconds
 from the execution cache.
 
-    python -m bench book [--pages N]
+    python -m bench book
 """
 from __future__ import annotations
 

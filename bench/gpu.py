@@ -1,4 +1,6 @@
-"""GPU reference: the GPU-marked tests, and each notebook's reference checks timed on CUDA vs CPU.
+"""GPU reference: the GPU-marked tests, and each assignment's tests (the solution, hidden cases)
+timed with the reference on CUDA vs CPU (each time covers the solution's code, the reference and
+the comparison).
 
     python -m bench gpu [--repeats R]
 

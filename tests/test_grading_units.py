@@ -85,6 +85,15 @@ def test_decode_rejects_deep_nesting_and_bad_frames():
         wire.unpack(struct.pack("!I", 5) + b"\x80abcd")
 
 
+# reaches torch, then raises: still `forbidden` (the error does not hide the framework call)
+FW_THEN_RAISE = '''
+import torch.nn.functional as F
+def mse_loss(pred, target):
+    F.mse_loss(F.torch.as_tensor(pred), F.torch.as_tensor(target))
+    raise ValueError("oops")
+'''
+
+
 # ---------------------------------------------------------------------------------------------
 # framework detection, in this process (a notebook's check() sees exactly this)
 # ---------------------------------------------------------------------------------------------
@@ -93,12 +102,26 @@ def test_decode_rejects_deep_nesting_and_bad_frames():
     (FW_DUNDER, "cross_entropy_loss", "deep-learning framework"),
     (FW_IMPORTLIB, "mse_loss_grad", "deep-learning framework"),
     (FW_EVADE, "cross_entropy_loss_grad", "switched off"),
+    (FW_THEN_RAISE, "mse_loss", "deep-learning framework"),
 ])
 def test_framework_use_is_forbidden_locally(code, test_id, phrase):
     ns, errors = exec_cells([(0, code)], solution_namespace("loss_functions"))
     assert not errors
     v = run_test(load_tests("loss_functions")[test_id], LocalStudent(ns), 0, hidden=True)
     assert not v.passed and v.flag == "forbidden" and phrase in v.message, v.message
+
+
+def test_hidden_failure_says_how_to_repeat_it():
+    """The hint after a hidden failure repeats that run: with hidden=True (without it, the visible
+    cases might pass)."""
+    from autograde.core import CheckFailure
+    from autograde.loss_functions import check
+
+    ns, _ = exec_cells([(0, "def mse_loss(pred, target):\n    return 0.0\n")], solution_namespace("loss_functions"))
+    with pytest.raises(CheckFailure, match=r"repeat with check\('mse_loss', seed=5, hidden=True\)"):
+        check("mse_loss", ns, hidden=True, seed=5)
+    with pytest.raises(CheckFailure, match=r"repeat with check\('mse_loss', seed=5\)"):
+        check("mse_loss", ns, seed=5)
 
 
 def test_unused_import_and_outside_a_test_are_fine():
@@ -350,3 +373,23 @@ def test_die_with_parent_when_the_parent_died_first(tmp_path, case):
         assert not mark.exists()
     else:
         assert mark.read_text() == str(child)
+
+
+def test_continuation_lines_are_not_magics():
+    """A line inside brackets may start with % or != (valid Python, as a kernel runs it); a real
+    magic or shell escape is commented out."""
+    from autograde.notebook import to_python
+
+    ns, errors = exec_cells([(0, to_python("x = (7\n     % 3)\ny = (x\n     != 2)\n"))])
+    assert not errors and ns["x"] == 1 and ns["y"] is True
+    assert to_python("%matplotlib inline\nz = 1\n!ls") == "# %matplotlib inline\nz = 1\n# !ls"
+
+
+def test_a_namedtuple_answer_is_plain_data():
+    from collections import namedtuple
+
+    from autograde.core import to_plain
+
+    pair = namedtuple("pair", "dx dgamma")
+    got = to_plain(pair(np.ones(2), [1.0]))
+    assert type(got) is tuple and np.array_equal(got[0], np.ones(2)) and got[1] == [1.0]
