@@ -23,8 +23,10 @@ import copy
 import inspect
 import os
 import sys
+import threading
 import time
 import traceback
+from _thread import get_ident as _get_ident
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -200,11 +202,49 @@ def _framework_dirs() -> tuple[str, ...]:
 _FRAMEWORK_DIRS: tuple[str, ...] | None = None
 _AUDIT_INSTALLED = False
 _ACTIVE_GUARDS: list = []
+# Threads (the grader's student process only, see watch_threads): a profile hook only applies to
+# its own thread, so every thread the student's code starts carries _thread_dispatch, which hands
+# its calls to the active guard; a thread that runs without it is evasion.
+_WATCH_THREADS = False
+_WATCHED: set[int] = set()  # threads whose calls reached _thread_dispatch
+_UNWATCHED: set[int] = set()  # threads that changed their own profile hook since: never trusted again
+_THREADING_FILE = threading.__file__
+
+
+def _thread_dispatch(frame, event, arg):
+    _WATCHED.add(_get_ident())
+    if _ACTIVE_GUARDS:
+        _ACTIVE_GUARDS[-1]._hook(frame, event, arg)
+
+
+def watch_threads() -> None:
+    """In the grader's student process, before any student code: every thread started afterwards
+    (threading, concurrent.futures...) is watched by the framework guard, and a guarded call during
+    which an unwatched thread runs (started with _thread, or its hook removed) is Forbidden."""
+    global _WATCH_THREADS
+
+    _WATCH_THREADS = True
+    threading.setprofile(_thread_dispatch)
 
 
 def _audit(event: str, args) -> None:  # an audit hook cannot be removed: it watches the guard's hooks
-    if _ACTIVE_GUARDS and event in ("sys.setprofile", "sys.settrace") and not _ACTIVE_GUARDS[-1]._own_call:
+    if event not in ("sys.setprofile", "sys.settrace"):
+        return
+    try:
+        caller = sys._getframe(1).f_code
+    except ValueError:  # called from C with no Python frame
+        caller = None
+    if caller is not None and caller.co_name == "_bootstrap_inner" and caller.co_filename == _THREADING_FILE:
+        return  # threading installing threading's hook at a thread's start (threading.setprofile is watched)
+    if _WATCH_THREADS:
+        _UNWATCHED.add(_get_ident())
+    if _ACTIVE_GUARDS and not _ACTIVE_GUARDS[-1]._own_call:
         _ACTIVE_GUARDS[-1].evasion.append(f"it called {event}()")
+
+
+def _blind_threads() -> set[int]:
+    """Threads other than this one that run without _thread_dispatch (when watching)."""
+    return set(sys._current_frames()) - {_get_ident()} - (_WATCHED - _UNWATCHED)
 
 
 def _module_of_c(arg) -> str:
@@ -256,6 +296,9 @@ class FrameworkGuard:
                 self.hits.append(f"{mod}.{name}")
         elif event == "call":
             filename = frame.f_code.co_filename
+            if filename == _THREADING_FILE and frame.f_code.co_name in ("setprofile", "settrace"):
+                self.evasion.append(f"it called threading.{frame.f_code.co_name}()")  # hides later threads
+                return
             if not filename.startswith(self.dirs):
                 return
             name = frame.f_code.co_name
@@ -270,17 +313,25 @@ class FrameworkGuard:
         self._own_call = True
         self._old = sys.getprofile()
         self._old_threading = getattr(threading, "_profile_hook", None)
-        threading.setprofile(self._fn)
+        # threads started during the call: this guard's hook (or, when watching, the dispatcher)
+        threading.setprofile(_thread_dispatch if _WATCH_THREADS else self._fn)
         sys.setprofile(self._fn)
         self._own_call = False
+        self._blind_check()
         _ACTIVE_GUARDS.append(self)
         return self
+
+    def _blind_check(self) -> None:
+        if _WATCH_THREADS and _blind_threads():
+            self.evasion.append(f"{len(_blind_threads())} thread(s) it started run without the grader's profile "
+                                f"hook (started with _thread, or the hook removed)")
 
     def __exit__(self, *exc):
         import threading
 
         if sys.getprofile() is not self._fn:
             self.evasion.append("the profile hook was replaced")
+        self._blind_check()
         self._own_call = True
         sys.setprofile(self._old)
         threading.setprofile(self._old_threading)

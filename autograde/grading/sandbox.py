@@ -392,6 +392,7 @@ def _warm_imports() -> dict:
         except Exception:  # noqa: BLE001 - an assignment being written: grading it fails later, clearly
             pass
     core.FrameworkGuard("numpy")  # fills lazy module state (framework dirs, audit hook) now
+    core.watch_threads()  # before the baseline: removing the thread hook is then tampering too
     try:
         device.torch()
     except Exception:  # noqa: BLE001

@@ -163,6 +163,37 @@ def cross_entropy_loss_grad(logits, labels):
     sys.setprofile(hook)
     return z.grad.numpy()
 '''
+FW_POOL = '''
+from concurrent.futures import ThreadPoolExecutor
+import torch as _t
+_pool = ThreadPoolExecutor(1)
+_pool.submit(lambda: 0).result()  # its thread starts now, at cell time, before any graded call
+def mse_loss(pred, target):
+    return _pool.submit(lambda: float(((_t.as_tensor(pred) - _t.as_tensor(target)) ** 2).mean())).result()
+'''
+FW_RAW_THREAD = '''
+import _thread, queue, torch as _t
+_jobs, _done = queue.Queue(), queue.Queue()
+def _worker():
+    while True:
+        l, y = _jobs.get()
+        _done.put(float(_t.nn.functional.cross_entropy(_t.as_tensor(l), _t.as_tensor(y).long())))
+_thread.start_new_thread(_worker, ())  # a thread that threading never sees
+def cross_entropy_loss(logits, labels):
+    _jobs.put((logits, labels))
+    return _done.get()
+'''
+# honest threads: a pool inside the answer (numpy only) and a background thread; full marks
+THREADS_OK = '''
+import threading, time
+from concurrent.futures import ThreadPoolExecutor
+threading.Thread(target=lambda: [time.sleep(0.05) for _ in range(10**6)], daemon=True).start()
+def mse_loss(pred, target):
+    d = np.asarray(pred, dtype=np.float64) - np.asarray(target, dtype=np.float64)
+    with ThreadPoolExecutor(2) as ex:
+        parts = list(ex.map(lambda r: float(np.sum(r * r)), np.array_split(d.ravel(), 2)))
+    return sum(parts) / d.size
+'''
 FW_UNUSED = '''
 import torch  # imported, never used in an answer: not penalized
 import torch as T
@@ -246,6 +277,9 @@ CASES = [
     Case("fw_importlib", _sol(append=[FW_IMPORTLIB]), FULL - 1, {"forbidden"}, {"mse_loss_grad"}),
     Case("fw_evade", _sol(append=[FW_EVADE]), FULL - 2, {"forbidden"}, {"cross_entropy_loss_grad"}),
     Case("fw_unused", _sol(after={"setup": [FW_UNUSED]}), FULL),
+    Case("fw_pool", _sol(append=[FW_POOL]), FULL - 1, {"forbidden"}, {"mse_loss"}),
+    Case("fw_raw_thread", _sol(append=[FW_RAW_THREAD]), 0, {"forbidden"}, set(POINTS)),
+    Case("threads_ok", _sol(append=[THREADS_OK]), FULL),
     Case("loop", _sol(append=[LOOP]), FULL - 1, {"timeout"}, {"mse_loss"}),
     Case("os_exit", _sol(append=[EXIT]), FULL - 1, {"crash"}, {"mse_loss_grad"}),
     Case("segfault", _sol(append=[SEGFAULT]), FULL - 1, {"crash"}, {"mse_loss"}),
