@@ -244,7 +244,19 @@ def _audit(event: str, args) -> None:  # an audit hook cannot be removed: it wat
 
 def _blind_threads() -> set[int]:
     """Threads other than this one that run without _thread_dispatch (when watching)."""
-    return set(sys._current_frames()) - {_get_ident()} - (_WATCHED - _UNWATCHED)
+    trusted, me = _WATCHED - _UNWATCHED, _get_ident()
+    return {ident for ident, frame in sys._current_frames().items()
+            if ident != me and ident not in trusted and not _starting(frame)}
+
+
+def _starting(frame) -> bool:
+    """A thread that threading is still starting (its hook comes just before run()): every frame
+    of its stack in threading.py, none of them run()."""
+    while frame is not None:
+        if frame.f_code.co_filename != _THREADING_FILE or frame.f_code.co_name == "run":
+            return False
+        frame = frame.f_back
+    return True
 
 
 def _module_of_c(arg) -> str:
@@ -322,9 +334,10 @@ class FrameworkGuard:
         return self
 
     def _blind_check(self) -> None:
-        if _WATCH_THREADS and _blind_threads():
-            self.evasion.append(f"{len(_blind_threads())} thread(s) it started run without the grader's profile "
-                                f"hook (started with _thread, or the hook removed)")
+        blind = _blind_threads() if _WATCH_THREADS else ()
+        if blind:
+            self.evasion.append(f"{len(blind)} thread(s) it started run without the grader's profile hook "
+                                f"(started with _thread, or the hook removed)")
 
     def __exit__(self, *exc):
         import threading
