@@ -320,8 +320,6 @@ class FrameworkGuard:
                 self.hits.append(f"{frame.f_globals.get('__name__', filename)}.{name}")
 
     def __enter__(self):
-        import threading
-
         self._own_call = True
         self._old = sys.getprofile()
         self._old_threading = getattr(threading, "_profile_hook", None)
@@ -340,8 +338,6 @@ class FrameworkGuard:
                                 f"(started with _thread, or the hook removed)")
 
     def __exit__(self, *exc):
-        import threading
-
         if sys.getprofile() is not self._fn:
             self.evasion.append("the profile hook was replaced")
         self._blind_check()

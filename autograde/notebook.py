@@ -93,6 +93,16 @@ def grading_cells(nb) -> dict[str, dict]:
     return {c.metadata["nbgrader"]["grade_id"]: dict(c.metadata["nbgrader"]) for c in nb.cells if is_test_cell(c)}
 
 
+def test_id(grade_id: str) -> str:
+    """The check a test cell runs: its nbgrader grade_id without the ``test_`` prefix."""
+    return grade_id[len("test_"):] if grade_id.startswith("test_") else grade_id
+
+
+def points(meta: dict) -> float:
+    """A graded cell's points, from its nbgrader metadata."""
+    return float(meta.get("points", 0) or 0)
+
+
 def to_python(source: str) -> str:
     """Cell source as plain Python: IPython magics and shell escapes become comments. Source that
     is already valid Python is left alone (a continuation line may start with ``%`` or ``!=``);

@@ -2,6 +2,7 @@
 verdict per test (exit 0 when all pass, 1 otherwise, 2 for a missing or unreadable file)."""
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -170,7 +171,7 @@ def test_dask_worker_needs_only_the_package(tmp_path):
             worker.wait()
     assert r.returncode == 0, r.stdout + r.stderr
     with open(tmp_path / "out" / "grades.csv") as f:
-        rows = {row["student_id"]: row for row in __import__("csv").DictReader(f)}
+        rows = {row["student_id"]: row for row in csv.DictReader(f)}
     alice, bob = rows["alice"], rows["bob"]
     assert float(alice["score"]) == float(alice["max_score"]) == 6 and alice["flags"] == "", rows
     assert float(bob["score"]) == 0 and float(bob["max_score"]) == 6, rows
@@ -191,7 +192,7 @@ def test_one_assignment_at_a_time_keeps_the_other_rows(tmp_path):
 
     def rows():
         with open(out / "grades.csv") as f:
-            return [(r["student_id"], r["assignment"]) for r in __import__("csv").DictReader(f)]
+            return [(r["student_id"], r["assignment"]) for r in csv.DictReader(f)]
 
     for a in ("loss_functions", "gradient_descent"):
         r = cli("grade", "--submissions", str(subs), "--out", str(out), "--assignment", a, "--no-progress")

@@ -45,11 +45,12 @@ def derive_seed(seed_base: int, student_id: str, assignment: str, notebook_name:
 def make_plan(assignment: str) -> dict:
     """Notebooks, tests and points of an assignment, from ``solutions/<assignment>/*.ipynb``."""
     require_assignment(assignment)
-    if not solution_notebooks(assignment):
+    paths = solution_notebooks(assignment)
+    if not paths:
         raise UsageError(f"{assignment}: grading needs the course folder ({SOLUTIONS / assignment}/*.ipynb not found)")
     registry = load_tests(assignment)
     notebooks = []
-    for path in solution_notebooks(assignment):
+    for path in paths:
         nb = notebook.read(path)
         tests, manual, cells = [], [], []
         for cell in nb.cells:
@@ -58,17 +59,16 @@ def make_plan(assignment: str) -> dict:
                 continue
             cells.append({"grade_id": meta.get("grade_id"), "cell_type": cell.cell_type, "grade": bool(meta.get("grade")),
                           "solution": bool(meta.get("solution")), "locked": bool(meta.get("locked")),
-                          "points": float(meta.get("points", 0) or 0), "source": cell.source})
+                          "points": notebook.points(meta), "source": cell.source})
             if not meta.get("grade"):
                 continue
             if notebook.is_test_cell(cell):
-                gid = meta["grade_id"]
-                tid = gid[len("test_"):] if gid.startswith("test_") else gid
+                tid = notebook.test_id(meta["grade_id"])
                 if tid not in registry:
-                    raise UsageError(f"{path.name}: test cell {gid} has no check in autograde.{assignment}.checks")
-                tests.append([tid, float(meta.get("points", 0) or 0)])
+                    raise UsageError(f"{path.name}: test cell {meta['grade_id']} has no check in autograde.{assignment}.checks")
+                tests.append([tid, notebook.points(meta)])
             else:
-                manual.append([meta["grade_id"], float(meta.get("points", 0) or 0)])
+                manual.append([meta["grade_id"], notebook.points(meta)])
         notebooks.append({"name": path.name, "tests": tests, "manual": manual, "cells": cells})
     return {"assignment": assignment, "notebooks": notebooks}
 

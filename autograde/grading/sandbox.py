@@ -476,7 +476,7 @@ def zygote_main(fd: int, parent: int) -> None:
     me = os.getpid()
     baseline = _warm_imports()
     statuses: dict[int, int | None] = {}
-    ctl.sendall(pickle.dumps({"ready": True, "pid": os.getpid()}))
+    ctl.sendall(pickle.dumps({"ready": True, "pid": me}))
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(ctl, 1 << 16, 4)

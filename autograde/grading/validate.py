@@ -23,8 +23,7 @@ def plan_from_notebook(path: Path, nb, only: str | None = None) -> tuple[str, di
     """Without the course folder (autograde installed with pip, as on Colab): the tests are the
     notebook's own test cells (points from their nbgrader metadata), the assignment the one
     whose checks know every one of them."""
-    tests = [[gid[len("test_"):] if gid.startswith("test_") else gid, float(meta.get("points", 0) or 0)]
-             for gid, meta in notebook.grading_cells(nb).items()]
+    tests = [[notebook.test_id(gid), notebook.points(meta)] for gid, meta in notebook.grading_cells(nb).items()]
     if not tests:
         raise UsageError(f"{path.name}: no autograded test cells, nothing to validate (its answers are graded by hand)")
     for a in [require_assignment(only)] if only else assignments():
@@ -40,7 +39,7 @@ def plan_from_notebook(path: Path, nb, only: str | None = None) -> tuple[str, di
 def infer(path: Path, nb) -> tuple[str, dict, dict]:
     """(assignment, plan, plan notebook) for a student notebook: its folder's name when that is
     an assignment, else the assignment whose solution notebooks share its test cells."""
-    ids = set(notebook.grading_cells(nb))
+    ids = {notebook.test_id(gid) for gid in notebook.grading_cells(nb)}
     folder = path.resolve().parent.name
     candidates = [folder] if folder in assignments() else assignments()
     best = None
@@ -50,7 +49,7 @@ def infer(path: Path, nb) -> tuple[str, dict, dict]:
         except UsageError:
             continue
         for pnb in plan["notebooks"]:
-            overlap = len(ids & {f"test_{t}" for t, _ in pnb["tests"]}) + (2 if pnb["name"] == path.name else 0)
+            overlap = len(ids & {t for t, _ in pnb["tests"]}) + (2 if pnb["name"] == path.name else 0)
             if a == folder:
                 overlap += 1
             if overlap and (best is None or overlap > best[0]):
