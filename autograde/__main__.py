@@ -28,8 +28,9 @@ def main(argv: list[str] | None = None) -> int:
 
             return grade(args.submissions, args.out, workers=args.workers, timeout=args.timeout,
                          cell_timeout=args.cell_timeout, memory=parse_size(args.memory), dask=args.dask,
-                         seed=args.seed, only=args.assignment, force=args.force, progress=not args.no_progress,
-                         gradebook=args.gradebook, precompute_references=args.precompute_references)
+                         seed=args.seed, secret_file=args.secret_file, budget=args.budget, only=args.assignment,
+                         force=args.force, progress=not args.no_progress, gradebook=args.gradebook,
+                         precompute_references=args.precompute_references, isolate=not args.no_isolation)
         if args.command == "validate":
             from .grading.runner import parse_size
             from .grading.validate import validate
@@ -65,7 +66,14 @@ def _add_grading_commands(sub) -> None:
     g.add_argument("--cell-timeout", type=float, default=None, metavar="S", help="time limit per notebook cell (default: --timeout)")
     g.add_argument("--memory", default="4G", metavar="SIZE", help="address-space limit per student process (default 4G)")
     g.add_argument("--dask", default=None, metavar="ADDRESS", help="grade on an existing Dask cluster (scheduler address)")
-    g.add_argument("--seed", type=int, default=0, help="seed base; each submission's seed derives from it (default 0)")
+    g.add_argument("--seed", type=int, default=None,
+                   help="public seed base for a reproducible rerun (default: the course secret, unpredictable)")
+    g.add_argument("--secret-file", default=None, metavar="PATH",
+                   help="the course secret that seeds grading (default .autograde/secret, made on first use)")
+    g.add_argument("--budget", type=float, default=None, metavar="S",
+                   help="time budget per submitted notebook, restarts included (default 6 x --timeout)")
+    g.add_argument("--no-isolation", action="store_true",
+                   help="grade without the sandbox where it cannot run (student code then runs as you)")
     g.add_argument("--assignment", action="append", metavar="NAME", help="grade only this assignment (repeatable)")
     g.add_argument("--force", action="store_true", help="regrade submissions already graded in OUT")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")

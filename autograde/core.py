@@ -408,8 +408,9 @@ class Student:
         outcome = self._execute(driver, args, what)
         err = outcome["error"]
         if err is not None:
-            if err["type"] == "Forbidden":  # raised by a driver's own detection, not by the student
-                raise Forbidden(err["message"])
+            # a driver's own detection, or the grader's process refusing a framework / a normalization
+            if err["type"] in ("Forbidden", "FrameworkUnavailable", "NormalizationUnavailable"):
+                raise Forbidden(f"{what}: {err['message']}" if err["type"] != "Forbidden" else err["message"])
             raise CheckFailure(describe_error(err, what))
         return outcome["value"]
 

@@ -3,7 +3,15 @@ Nesterov, weight decay) and the training loop.
 
 Notebook use: ``from autograde.gradient_descent import check`` then ``check("sgd_momentum")``.
 """
-from ..core import make_check
-from .checks import TESTS
 
-check = make_check(TESTS, "gradient_descent")
+
+def __getattr__(name: str):
+    """``check`` imports the checks (and torch) only when asked for: the grader's process for
+    numpy exercises imports this package's drivers without them."""
+    if name == "check":
+        from ..core import make_check
+        from .checks import TESTS
+
+        globals()["check"] = make_check(TESTS, "gradient_descent")
+        return globals()["check"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,7 +29,10 @@ FLAG_TEXT = {
     "crash": "the process running your code ended abruptly (os._exit, a segfault...); the test that was running "
              "earned no points, the others ran in a fresh process.",
     "memory": "your code ran out of memory (the per-process limit); the test that was running earned no points.",
-    "invalid-notebook": "the notebook file could not be read (corrupt JSON?).",
+    "invalid-output": "an answer returned something the grader could not compare with PyTorch (a number too large "
+                      "for a float, ...); that test earned no points.",
+    "invalid-notebook": "the notebook file could not be read (corrupt JSON? too large?).",
+    "unsafe-file": "the submission holds a link or a special file; it was neither followed nor read.",
     "missing": "the notebook was not found in your submission.",
 }
 

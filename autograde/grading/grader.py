@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import hmac
+import os
 import re
+import stat
 import time
 import traceback
 from pathlib import Path
@@ -21,9 +24,12 @@ from pathlib import Path
 from .. import core, notebook
 from ..paths import SOLUTIONS, UsageError, load_tests, require_assignment, solution_notebooks
 from . import refcache
-from .sandbox import DEFAULT_MEMORY, DEFAULT_TIMEOUT, RemoteStudent, Sandbox
+from .sandbox import DEFAULT_MEMORY, DEFAULT_TIMEOUT, BudgetSpent, RemoteStudent, Sandbox
 
-FLAGS = ("tampering", "forbidden", "timeout", "crash", "memory", "invalid-notebook", "missing")
+FLAGS = ("tampering", "forbidden", "timeout", "crash", "memory", "invalid-output", "invalid-notebook", "unsafe-file",
+         "missing")
+MAX_NOTEBOOK_BYTES = 32 * 2**20  # a notebook costs ~2.3x its size in memory per process that reads it
+BUDGET_FACTOR = 6  # default time budget of a submission's notebook: this many --timeout
 FORMAT = 1
 CHECK_LINE = re.compile(r"\u2714 (\w+): [^\n]*?seed (\d+)\)")
 
@@ -33,10 +39,21 @@ def order_flags(flags) -> list[str]:
     return [f for f in FLAGS if f in s]
 
 
-def derive_seed(seed_base: int, student_id: str, assignment: str, notebook_name: str) -> int:
-    """The submission's seed: deterministic, different per student, assignment and notebook."""
-    h = hashlib.sha256(f"{seed_base}\0{student_id}\0{assignment}\0{notebook_name}".encode()).digest()
+def derive_seed(seed_base: int | bytes, student_id: str, assignment: str, notebook_name: str) -> int:
+    """The submission's seed: deterministic, different per student, assignment and notebook.
+    ``seed_base`` is the instructor's ``--seed`` (anyone who knows it and the checks can compute
+    the inputs) or the course secret (bytes: a keyed hash nobody can predict without it)."""
+    msg = f"\0{student_id}\0{assignment}\0{notebook_name}"
+    if isinstance(seed_base, bytes):
+        h = hmac.new(seed_base, msg.encode(), hashlib.sha256).digest()
+    else:
+        h = hashlib.sha256(f"{seed_base}{msg}".encode()).digest()
     return int.from_bytes(h[:8], "big") % 1_000_000_000
+
+
+def secret_label(secret: bytes) -> str:
+    """What results record instead of a secret: a fingerprint that changes with it."""
+    return "secret:" + hmac.new(secret, b"fingerprint", hashlib.sha256).hexdigest()[:12]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,10 +157,23 @@ def _match_notebook(name: str, available: dict[str, bytes | None], single: bool)
     return None, None
 
 
+def kind_of(test) -> str:
+    """Which student server runs a test: "numpy" (no deep-learning framework exists there) or
+    "torch" (built-in normalizations disabled)."""
+    return "numpy" if test.framework == "numpy" else "torch"
+
+
+def job_seed(job: dict, name: str) -> int:
+    if job.get("seed") is not None:
+        return int(job["seed"])
+    base = bytes.fromhex(job["secret"]) if job.get("secret") else job["seed_base"]
+    return derive_seed(base, job["student_id"], job["assignment"], name)
+
+
 def grade_notebook(job: dict, plan_nb: dict, data: bytes | None, found_as: str | None) -> dict:
-    assignment, student = job["assignment"], job["student_id"]
+    assignment = job["assignment"]
     name = plan_nb["name"]
-    seed = job["seed"] if job.get("seed") is not None else derive_seed(job["seed_base"], student, assignment, name)
+    seed = job_seed(job, name)
     tests = load_tests(assignment)
     res = {"notebook": name, "file": found_as, "seed": seed, "status": "graded", "flags": [], "tests": [],
            "cell_errors": [], "tamper": [], "events": [], "isolation": {}, "answers": [], "advice": [], "stdout": "",
@@ -159,13 +189,16 @@ def grade_notebook(job: dict, plan_nb: dict, data: bytes | None, found_as: str |
         zero(f"{name} was not submitted.", "missing")
         return res
     t0 = time.perf_counter()
-    try:
+    try:  # whatever the file holds, reading it is this notebook's failure at worst
+        if len(data) > MAX_NOTEBOOK_BYTES:
+            raise notebook.InvalidNotebook(f"{name}: {len(data) / 2**20:.0f} MiB, more than the "
+                                           f"{MAX_NOTEBOOK_BYTES // 2**20} MiB a notebook may have")
         nb = notebook.loads(data, name)
         cells = notebook.student_cells(nb)
         graded = _graded_names(plan_nb, tests)
         res["answers"] = answers_of(nb, graded)
         claimed = saved_checks(nb)
-    except (notebook.InvalidNotebook, AttributeError, TypeError, KeyError) as exc:
+    except Exception as exc:  # noqa: BLE001 - RecursionError, MemoryError... from a hostile file too
         res["status"] = "invalid-notebook"
         zero(f"the notebook could not be read: {str(exc)[:300]}", "invalid-notebook")
         return res
@@ -180,22 +213,43 @@ def grade_notebook(job: dict, plan_nb: dict, data: bytes | None, found_as: str |
     if job.get("references") is not None:
         refcache.install(assignment)
         store = refcache.Store("replay", job["references"].get(str(seed), {}))
-    sb = Sandbox(cells, timeout=job.get("timeout", DEFAULT_TIMEOUT), cell_timeout=job.get("cell_timeout"),
-                 memory=job.get("memory", DEFAULT_MEMORY), hide=tuple(job.get("hide", ())), filename=name,
-                 isolate=job.get("isolate", True), files=job.get("files"))
+    timeout = job.get("timeout", DEFAULT_TIMEOUT)
+    budget = job.get("budget") or BUDGET_FACTOR * timeout
+    deadline = time.monotonic() + budget
+    boxes: dict[str, Sandbox] = {}
+
+    def box(kind: str) -> tuple[Sandbox, RemoteStudent]:
+        if kind not in boxes:
+            sb = Sandbox(cells, timeout=timeout, cell_timeout=job.get("cell_timeout"), memory=job.get("memory", DEFAULT_MEMORY),
+                         filename=name, isolate=job.get("isolate", True), kind=kind, files=job.get("files"),
+                         budget=budget, deadline=deadline)
+            boxes[kind] = sb
+            try:
+                sb.start()
+            except BudgetSpent:  # its tests fail below, saying why
+                pass
+            sb.student = RemoteStudent(sb)
+        return boxes[kind], boxes[kind].student
+
+    def events() -> list[tuple[str, str]]:
+        return [e for sb in boxes.values() for e in sb.events]
+
     try:
-        sb.start()
-        student = RemoteStudent(sb)
-        res["flags"] += [flag for flag, _ in sb.events]
         with refcache.using(store):
             for tid, pts in plan_nb["tests"]:
+                sb, student = box(kind_of(tests[tid]))
                 n_events = len(sb.events)
                 before = student.seconds
                 t1 = time.perf_counter()
-                v = core.run_test(tests[tid], student, seed, hidden=job.get("hidden", True))
+                try:
+                    v = core.run_test(tests[tid], student, seed, hidden=job.get("hidden", True))
+                except Exception as exc:  # noqa: BLE001 - the student's output broke the comparison itself
+                    v = core.Verdict(tid, False, f"{', '.join(tests[tid].functions)} returned something the grader could "
+                                                 f"not compare with PyTorch ({type(exc).__name__}: {str(exc)[:200]}). "
+                                                 f"Return numpy arrays or Python floats of ordinary size.",
+                                     seed, 0, time.perf_counter() - t1, "invalid-output")
                 wall = time.perf_counter() - t1
-                events = sb.events[n_events:]
-                flags = order_flags(([v.flag] if v.flag else []) + [f for f, _ in events])
+                flags = order_flags(([v.flag] if v.flag else []) + sb.events_since(n_events))
                 student_s = student.seconds - before
                 res["tests"].append({
                     "test_id": tid, "score": pts if v.passed else 0.0, "max_score": pts, "passed": v.passed,
@@ -207,13 +261,17 @@ def grade_notebook(job: dict, plan_nb: dict, data: bytes | None, found_as: str |
             for t in res["tests"]:
                 if t["passed"] or t["flags"] or t["test_id"] not in claimed:
                     continue
+                sb, student = box(kind_of(tests[t["test_id"]]))
                 for s in claimed[t["test_id"]][:2]:
                     n_events = len(sb.events)
-                    v = core.run_test(tests[t["test_id"]], student, s, hidden=False)
+                    try:
+                        v = core.run_test(tests[t["test_id"]], student, s, hidden=False)
+                    except Exception:  # noqa: BLE001 - reported by the test itself
+                        break
                     if len(sb.events) > n_events:
                         break
                     if not v.passed and not v.flag:
-                        sb.tamper.append(
+                        sb.suspect(
                             f"the saved output shows \u2714 {t['test_id']} (seed {s}), but your code fails those "
                             f"visible cases in isolation: {v.message.splitlines()[0][:200]}")
                         break
@@ -221,21 +279,35 @@ def grade_notebook(job: dict, plan_nb: dict, data: bytes | None, found_as: str |
             passed = {t["test_id"] for t in res["tests"] if t["passed"]}
             for adv in getattr(tests, "advice", []):
                 if set(adv.after) <= passed:
-                    msg = core.run_advice(adv, student, seed)
+                    _, student = box("numpy" if adv.framework == "numpy" else "torch")
+                    try:
+                        msg = core.run_advice(adv, student, seed)
+                    except Exception:  # noqa: BLE001 - advice costs nothing, also when it cannot be given
+                        msg = None
                     if msg:
                         res["advice"].append({"id": adv.id, "message": msg})
         res["flags"] += [flag for t in res["tests"] for flag in t["flags"]]
     finally:
-        sb.close()
-    if sb.tamper:
+        for sb in boxes.values():
+            sb.close()
+    tamper = [t for sb in boxes.values() for t in sb.tamper]
+    if tamper:
         res["flags"].append("tampering")
     res["flags"] = order_flags(res["flags"])
-    res["tamper"] = sb.tamper[:30]
-    res["events"] = [list(e) for e in sb.events][:30]
-    res["cell_errors"] = sb.cell_errors
-    res["isolation"] = sb.isolation
-    res["stdout"], res["stderr"] = sb.stdout[-4000:], sb.stderr[-4000:]
-    res["timing"].update(sb.timing, restarts=max(sb.starts - 1, 0))
+    res["tamper"] = list(dict.fromkeys(tamper))[:30]
+    res["events"] = [list(e) for e in events()][:30]
+    res["cell_errors"] = list(dict.fromkeys(e for sb in boxes.values() for e in sb.cell_errors))[:50]
+    first = next(iter(boxes.values()), None)
+    res["isolation"] = first.isolation if first else {}
+    res["stdout"] = "".join(sb.stdout for sb in boxes.values())[-4000:]
+    res["stderr"] = "".join(sb.stderr for sb in boxes.values())[-4000:]
+    timing = {}
+    for sb in boxes.values():
+        for k, v in sb.timing.items():
+            timing[k] = timing.get(k, 0.0) + v
+    timing.setdefault("process_start_s", 0.0)
+    timing.setdefault("cells_s", 0.0)
+    res["timing"].update(timing, restarts=sum(max(sb.starts - 1, 0) for sb in boxes.values()))
     if store is not None:
         res["timing"]["reference_cache"] = {"hits": store.hits, "misses": store.misses}
     return res
@@ -251,12 +323,18 @@ def grade_job(job: dict) -> dict:
     for plan_nb in plan["notebooks"]:
         found_as, data = _match_notebook(plan_nb["name"], job["notebooks"], single)
         nbs.append(grade_notebook(job, plan_nb, data, found_as))
+    for nb in nbs:
+        if job.get("unsafe"):
+            nb["flags"] = order_flags(nb["flags"] + ["unsafe-file"])
+            nb.setdefault("events", []).extend(["unsafe-file", f"the submission holds {u}: it was neither followed "
+                                                               f"nor read"] for u in job["unsafe"][:10])
     score = sum(t["score"] for nb in nbs for t in nb["tests"])
     max_score = sum(p for nb in plan["notebooks"] for _, p in nb["tests"])
     manual = sum(p for nb in plan["notebooks"] for _, p in nb["manual"])
     return {
         "format": FORMAT, "student_id": job["student_id"], "assignment": job["assignment"], "key": job["key"],
-        "seed_base": job["seed_base"], "hidden": job.get("hidden", True),
+        "seed_base": job["seed_base"] if not job.get("secret") else secret_label(bytes.fromhex(job["secret"])),
+        "hidden": job.get("hidden", True),
         "score": score, "max_score": max_score, "manual_max_score": manual,
         "flags": order_flags(f for nb in nbs for f in nb["flags"]),
         "notebooks": nbs,
@@ -273,8 +351,9 @@ def safe_grade_job(job: dict) -> dict:
                 "grader_error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-3000:]}
 
 
-def submission_key(seed_base: int, plan: dict, notebooks: dict[str, bytes | None], hidden: bool = True) -> str:
-    """Identifies what a result was computed from: a rerun reuses a result with the same key."""
+def submission_key(seed_base: int | str, plan: dict, notebooks: dict[str, bytes | None], hidden: bool = True) -> str:
+    """Identifies what a result was computed from: a rerun reuses a result with the same key.
+    ``seed_base``: the ``--seed``, or the secret's label (:func:`secret_label`)."""
     h = hashlib.sha256(f"{FORMAT}\0{seed_base}\0{hidden}\0{plan_digest(plan)}".encode())
     for name in sorted(notebooks):
         data = notebooks[name]
@@ -285,40 +364,92 @@ def submission_key(seed_base: int, plan: dict, notebooks: dict[str, bytes | None
 MAX_FILES_BYTES = 64 * 2**20
 
 
+class UnsafeFile(Exception):
+    """A link, a special file or an oversized file where a submission's regular file should be."""
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """A file's bytes, only if it is a regular file: links are not followed, a FIFO or device is
+    not opened for reading (O_NONBLOCK, then fstat), and at most ``limit`` bytes are read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise UnsafeFile(f"{path.name} is a link") from None
+        raise UnsafeFile(f"{path.name} cannot be read ({exc.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafeFile(f"{path.name} is not a regular file")
+        if st.st_size > limit:
+            raise UnsafeFile(f"{path.name} is larger than {limit // 2**20} MiB")
+        chunks, got = [], 0
+        while got <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - got))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        if got > limit:
+            raise UnsafeFile(f"{path.name} is larger than {limit // 2**20} MiB")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def real_folder(path: Path | None) -> bool:
+    """A folder that is itself one, not a link to one."""
+    try:
+        return path is not None and stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def read_files(folder: Path | None, limit: int = MAX_FILES_BYTES,
                known: dict[str, bytes | None] | None = None) -> dict[str, bytes]:
-    """Every file of a submission folder (relative path -> bytes), for the student process's
-    working folder, as nbgrader would run the notebook inside it. Hidden folders and
-    checkpoints are left out; so is whatever exceeds ``limit`` bytes in all. ``known`` holds
-    files already read (e.g. :func:`read_notebooks`): their bytes are reused, not read again."""
+    """Every regular file of a submission folder (relative path -> bytes), for the student
+    process's working folder, as nbgrader would run the notebook inside it. Hidden folders,
+    checkpoints, links and special files are left out (never followed); so is whatever exceeds
+    ``limit`` bytes in all. ``known`` holds files already read (e.g. :func:`read_notebooks`)."""
     known = known or {}
     out: dict[str, bytes] = {}
-    if folder is None or not folder.is_dir():
+    if not real_folder(folder):
         return out
     total = 0
-    for p in sorted(folder.rglob("*")):
-        rel = p.relative_to(folder)
-        if not p.is_file() or p.is_symlink() or any(part.startswith(".") for part in rel.parts):
-            continue
-        try:
-            size = p.stat().st_size
-            if total + size > limit:
+    for top, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and real_folder(Path(top) / d))
+        for name in sorted(files):
+            p = Path(top) / name
+            rel = p.relative_to(folder).as_posix()
+            if name.startswith("."):
                 continue
-            out[rel.as_posix()] = known.get(rel.as_posix()) or p.read_bytes()
-            total += size
-        except OSError:
-            continue
+            try:
+                data = known.get(rel) or read_regular(p, limit - total)
+            except UnsafeFile:
+                continue
+            out[rel] = data
+            total += len(data)
     return out
 
 
-def read_notebooks(folder: Path | None) -> dict[str, bytes | None]:
-    """The .ipynb files of a submission folder (bytes; None for an unreadable file)."""
+def read_notebooks(folder: Path | None, limit: int = MAX_NOTEBOOK_BYTES) -> tuple[dict[str, bytes | None], list[str]]:
+    """(the .ipynb files of a submission folder: bytes, empty for one that cannot be read or is too
+    large, which grades as an invalid notebook; what is unsafe there: links and special files,
+    which are not read at all, or a folder that is a link)."""
     out: dict[str, bytes | None] = {}
-    if folder is None or not folder.is_dir():
-        return out
+    unsafe: list[str] = []
+    if folder is None:
+        return out, unsafe
+    if os.path.islink(folder):
+        return out, [f"{folder.name}/ is a link"]
+    if not real_folder(folder):
+        return out, unsafe
     for p in sorted(folder.glob("*.ipynb")):
         try:
-            out[p.name] = p.read_bytes()
-        except OSError:
-            out[p.name] = b""
-    return out
+            out[p.name] = read_regular(p, limit)
+        except UnsafeFile as exc:
+            if "larger than" in str(exc) or "cannot be read" in str(exc):
+                out[p.name] = b""
+            else:  # a link or a special file is not the student's notebook: not graded, flagged
+                unsafe.append(str(exc))
+    return out, unsafe

@@ -64,13 +64,22 @@ def num(x: float) -> str:
     return f"{float(x):g}"
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def defuse(cell):
+    """A text cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading
+    apostrophe, the OWASP rule: a student id or a message is shown, never evaluated."""
+    return "'" + cell if isinstance(cell, str) and cell.startswith(FORMULA_START) else cell
+
+
 def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
         w.writeheader()
-        w.writerows(rows)
+        w.writerows({k: defuse(v) for k, v in row.items()} for row in rows)
     os.replace(tmp, path)
 
 

@@ -15,9 +15,11 @@ import threading
 import time
 from pathlib import Path
 
-from ..paths import ROOT, SOLUTIONS, UsageError, assignments
+from ..paths import ROOT, UsageError, assignments
 from . import results as R
-from .grader import make_plan, read_files, read_notebooks, safe_grade_job, submission_key
+from .grader import make_plan, read_files, read_notebooks, safe_grade_job, secret_label, submission_key
+
+DEFAULT_SECRET = ROOT / ".autograde" / "secret"  # git-ignored; see the README on keeping it
 from .sandbox import DEFAULT_MEMORY, DEFAULT_TIMEOUT
 
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.I)
@@ -46,7 +48,8 @@ def discover(submissions: Path, only: list[str] | None) -> tuple[list[str], list
         for a in only:
             if a not in known:
                 raise UsageError(f"unknown assignment {a!r}; known: {', '.join(sorted(known)) or 'none'}")
-    students = sorted(p.name for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
+    students = sorted(p.name for p in submissions.iterdir()
+                      if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
     seen, unknown = set(), []
     for s in students:
         for a in sorted(p.name for p in (submissions / s).iterdir() if p.is_dir() and not p.name.startswith(".")):
@@ -90,22 +93,48 @@ def _executor(workers: int, dask: str | None):
     return cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),)), None
 
 
-def hidden_paths(submissions: Path, out: Path, gradebook: Path | None) -> list[str]:
-    """What student processes must not see (covered by empty tmpfs when running as root)."""
-    paths = [SOLUTIONS, ROOT / ".git", ROOT / "tests", ROOT / "gradebook.db", submissions, out]
-    if gradebook is not None:
-        paths.append(gradebook)
-    return sorted({str(p.resolve()) for p in paths if p.exists()})
+def course_secret(path: Path) -> bytes:
+    """The course secret that seeds grading when no ``--seed`` is given: read from ``path``, or
+    made there (32 random bytes, hex, mode 0600) on first use."""
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        text = os.urandom(32).hex()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text + "\n")
+    except OSError as exc:
+        raise UsageError(f"--secret-file {path}: cannot be read ({exc.strerror})") from None
+    try:
+        secret = bytes.fromhex(text)
+    except ValueError:
+        raise UsageError(f"--secret-file {path}: not a hex secret") from None
+    if len(secret) < 16:
+        raise UsageError(f"--secret-file {path}: a secret needs at least 16 bytes (32 hex digits)")
+    return secret
 
 
 # ---------------------------------------------------------------------------------------------
 # The batch
 # ---------------------------------------------------------------------------------------------
 def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout: float = DEFAULT_TIMEOUT,
-          cell_timeout: float | None = None, memory: int = DEFAULT_MEMORY, dask: str | None = None, seed: int = 0,
+          cell_timeout: float | None = None, memory: int = DEFAULT_MEMORY, dask: str | None = None,
+          seed: int | None = None, secret_file: str | Path | None = None, budget: float | None = None,
           only: list[str] | None = None, force: bool = False, progress: bool = True, gradebook: str | None = None,
           precompute_references: bool = False, isolate: bool = True, log=None) -> int:
     log = log or (lambda msg: print(msg, file=sys.stderr))
+    if isolate and not dask:
+        from .isolation import problem
+
+        why = problem()
+        if why:
+            raise UsageError(f"cannot isolate student code here: {why}. Fix that, or pass --no-isolation to grade "
+                             f"without a sandbox (student code then runs as your user: it can read solutions/ and "
+                             f"the gradebook, change results and reach the network)")
+    if not isolate:
+        log("autograde grade: --no-isolation: student code runs unsandboxed as this user and can read or change "
+            "anything this user can (solutions, other results); grade only code you trust this way")
     if workers is None or int(workers) < 1:
         raise UsageError(f"--workers must be at least 1 (got {workers})")
     if timeout is None or float(timeout) <= 0:
@@ -121,27 +150,31 @@ def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout
     os.chmod(out, 0o700)
     for stale in (out / "results").glob("*/.*.tmp"):  # a run killed while writing a result
         stale.unlink(missing_ok=True)
-    gb_path = Path(gradebook) if gradebook and "://" not in gradebook else None
+    if seed is None:
+        secret = course_secret(Path(secret_file) if secret_file else DEFAULT_SECRET)
+        seed_label, secret_hex = secret_label(secret), secret.hex()
+    else:
+        seed_label, secret_hex = int(seed), None
     plans = {a: make_plan(a) for a in todo}
     slims = {a: {"assignment": a, "notebooks": [{k: v for k, v in nb.items() if k != "cells"} for nb in plan["notebooks"]]}
              for a, plan in plans.items()}  # what a job needs of the plan (the cells stay here)
-    hide = hidden_paths(submissions, out, gb_path)
     t_start = time.perf_counter()
 
     jobs, done = [], []
     for student in students:
         for a in todo:
-            nbs = read_notebooks(submissions / student / a)
-            key = submission_key(seed, plans[a], nbs)
+            nbs, unsafe = read_notebooks(submissions / student / a)
+            key = submission_key(seed_label, plans[a], nbs)
             path = R.result_path(out, student, a)
             old = R.read_json(path)
             if not force and old and old.get("key") == key and "grader_error" not in old:
                 done.append((student, a))
                 continue
-            jobs.append({"student_id": student, "assignment": a, "plan": slims[a], "notebooks": nbs, "seed_base": seed,
+            jobs.append({"student_id": student, "assignment": a, "plan": slims[a], "notebooks": nbs,
+                         "seed_base": None if secret_hex else seed_label, "secret": secret_hex, "unsafe": unsafe,
                          "files": read_files(submissions / student / a, known=nbs),
                          "key": key, "hidden": True, "timeout": float(timeout), "cell_timeout": cell_timeout,
-                         "memory": int(memory), "hide": hide, "isolate": isolate})
+                         "budget": budget, "memory": int(memory), "isolate": isolate})
     if done:
         log(f"autograde grade: {len(done)} submission(s) already graded in {out} (same notebooks and seed); "
             f"grading the other {len(jobs)}")
@@ -180,7 +213,8 @@ def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout
             R.write_json_atomic(R.result_path(out, r["student_id"], r["assignment"]), r)
     summary = {"graded_now": len(jobs) - len(errors), "reused": len(done), "errors": errors,
                "seconds": {"grading": t_grade, "total": time.perf_counter() - t_start}, "workers": workers,
-               "dask": dask or "", "seed": seed, "timeout": timeout, "memory": memory}
+               "dask": dask or "", "seed": seed_label if secret_hex is None else "secret", "timeout": timeout,
+               "memory": memory}
     R.write_json_atomic(out / "run.json", summary)
     flagged = sum(1 for r in every if r["flags"])
     log(f"autograde grade: {len(every)} submission(s) in {out}/grades.csv ({flagged} flagged), "
@@ -212,7 +246,7 @@ def _precompute(jobs: list[dict], plans: dict) -> None:
     from ..notebook import namespace_of
     from ..paths import solution_notebooks
     from . import refcache
-    from .grader import derive_seed
+    from .grader import job_seed
 
     spaces = {}
     for job in jobs:
@@ -223,7 +257,7 @@ def _precompute(jobs: list[dict], plans: dict) -> None:
                 path = next(p for p in solution_notebooks(a) if p.name == nb["name"])
                 with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
                     spaces[(a, nb["name"])] = namespace_of(path)
-            seed = derive_seed(job["seed_base"], job["student_id"], a, nb["name"])
+            seed = job_seed(job, nb["name"])
             job["references"][str(seed)] = refcache.precompute(a, [t for t, _ in nb["tests"]], seed,
                                                                spaces[(a, nb["name"])])
 

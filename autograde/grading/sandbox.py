@@ -2,25 +2,26 @@
 
 How a student process comes to be
 ---------------------------------
-Each grading worker starts one *zygote* (``python -m autograde.grading.sandbox --zygote FD``)
-with a scrubbed environment. The zygote imports numpy, torch, IPython, matplotlib and every
-``autograde`` assignment once, records the tamper baseline (:mod:`.tamper`), and then only
-forks: one child per submission (and again after a timeout or a crash). Forking a warm
-interpreter costs milliseconds, not the seconds an ``import torch`` takes.
+Each grading worker starts a warm *server* (zygote) per kind of exercise, inside the allow-list
+sandbox of :mod:`.isolation` (``bwrap``), as ``python -I`` with a scrubbed environment: "numpy"
+(no deep-learning framework exists there: :mod:`.forbid`) and "torch" (torch imported, its
+built-in normalizations replaced by kernels that raise). The server imports numpy (and torch),
+IPython, matplotlib and the ``autograde`` drivers once, records the tamper baseline
+(:mod:`.tamper`), and then only forks: one child per notebook and kind (and again after a
+timeout or a crash). Forking a warm interpreter costs milliseconds, not the seconds an
+``import torch`` takes.
 
 The child, before any student code runs:
 
-* starts a new session (its own process group), and with it dies if the zygote dies;
-* as root: enters a new network namespace (no interface but a down loopback: no network) and a
-  new mount namespace in which ``solutions/``, ``.git``, the submissions, the output folder and
-  the gradebook are covered by empty read-only tmpfs mounts; then drops to an unprivileged
-  uid/gid unique to this process (so that every process it leaves behind can be found and
-  killed), with ``no_new_privs``;
+* starts a new session, dies if the server dies, and enters its own user, PID, IPC, network and
+  mount namespaces with a private size-capped ``/tmp`` and ``/dev/shm`` and its own ``/proc``
+  (:func:`.isolation.enter_student`); it drops every capability, with ``no_new_privs``;
 * sets resource limits: address space (``--memory``, default 4 GiB; it counts the ~0.7 GB the
-  warm interpreter already maps), processes (root only, per uid), file size, no core dumps;
-* clears the environment (HOME and TMPDIR are its scratch folder, MPLBACKEND=Agg, one thread
-  for BLAS/OpenMP), ``chdir``s to a fresh scratch folder, reads stdin from /dev/null and writes
-  stdout/stderr to files the grader keeps (never shown in feedback, never cost points);
+  warm interpreter already maps), file size, no core dumps;
+* clears the environment (HOME and TMPDIR are its scratch folder in its private /tmp,
+  MPLBACKEND=Agg, one thread for BLAS/OpenMP), reads stdin from /dev/null and writes
+  stdout/stderr to files there whose text travels to the grader inside its messages (never shown
+  in feedback, never costing points; the grader opens no file a student process wrote);
 * executes the student's code cells in order (test cells skipped; a failing cell is skipped,
   like a kernel would), reporting each cell before it runs so that the grader can skip a cell
   that hangs or kills the process when it starts a fresh one;
@@ -28,16 +29,20 @@ The child, before any student code runs:
   policy) pickled; the child runs :func:`autograde.core.execute` and answers with plain data
   (:mod:`.wire`: JSON + validated array buffers) and the tamper report.
 
-The grader enforces the time limits itself (it kills the whole process group and every process
-of the child's uid), and decodes nothing but plain data from the child.
+The grader enforces the time limits and the notebook's time budget itself (killing the child's
+process group; its PID namespace dies with it), and decodes nothing but plain data from the
+child or the server (the server's replies are JSON).
 """
 from __future__ import annotations
 
 import ctypes
 import importlib
+import importlib.util
 import os
+import json
 import pickle
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -46,18 +51,14 @@ import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
-
 from .. import core
-from . import wire
+from . import isolation, wire
 
 GiB = 2**30
 DEFAULT_MEMORY = 4 * GiB
 DEFAULT_TIMEOUT = 30.0
-UID_BASE = 1_600_000_000  # + the child's pid: a uid no other process has
+UID_BASE = isolation.UID_BASE
 
-CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 36, 38
 
 
@@ -67,6 +68,10 @@ class SandboxError(Exception):
 
 class Timeout(Exception):
     pass
+
+
+class BudgetSpent(Timeout):
+    """The submission's time budget is used up."""
 
 
 class Died(Exception):
@@ -107,128 +112,49 @@ def describe_status(status: int | None) -> str:
 # =============================================================================================
 # The student side (runs in the forked child)
 # =============================================================================================
-def _isolate(spec: dict, parent: int) -> dict:
-    """Namespaces, limits, user, environment, scratch folder. Returns what was achieved."""
+OUTPUT = ("stdout", "stderr")
+
+
+def _confine(spec: dict, isolated: bool) -> dict:
+    """Limits, capabilities, environment and working folder of the student process (its
+    namespaces, when isolated, were made by :func:`.isolation.enter_student`). Returns what holds."""
     import resource
 
-    info: dict = {"root": os.geteuid() == 0}
-    scratch = spec["scratch"]
-    libc = _libc()
-    if os.geteuid() == 0 and spec.get("isolate", True):
-        if libc.unshare(CLONE_NEWNET) == 0:
-            info["network"] = "isolated (new network namespace, no interface up)"
-        else:
-            info["network"] = f"not isolated (unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())})"
-        hidden = []
-        if libc.unshare(CLONE_NEWNS) == 0 and libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) == 0:
-            info["exposed"] = _make_reachable(libc, _interpreter_paths())
-            for path in spec.get("hide", []):
-                if os.path.isfile(path):  # a file (the gradebook): /dev/null in its place
-                    if libc.mount(b"/dev/null", path.encode(), None, MS_BIND, None) == 0:
-                        hidden.append(path)
-                    continue
-                inside = os.path.join(path, "")
-                if (not os.path.isdir(path) or path == "/" or scratch.startswith(inside)
-                        or any(p == path or p.startswith(inside) for p in _interpreter_paths())):
-                    continue  # never cover the scratch folder or the interpreter
-                flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
-                if libc.mount(b"tmpfs", path.encode(), b"tmpfs", flags, b"size=4k,mode=0555") == 0:
-                    hidden.append(path)
-            info["hidden"] = hidden
-        else:
-            info["hidden"] = []
-            info["mounts"] = f"not isolated ({os.strerror(ctypes.get_errno())})"
-    else:
-        info["network"] = "not isolated (needs root)" if os.geteuid() != 0 else "not isolated (disabled)"
-        info["hidden"] = []
-    uid = None
-    if os.geteuid() == 0 and spec.get("isolate", True):
-        uid = UID_BASE + os.getpid()
-        os.chown(scratch, uid, uid)
-        for name in ("stdout.txt", "stderr.txt"):
-            os.chown(os.path.join(scratch, name), uid, uid)
+    home = spec["home"]
+    os.makedirs(home, mode=0o700, exist_ok=True)
     mem = int(spec.get("memory") or 0)
     if mem > 0:
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     fsize = int(spec.get("fsize", GiB))
     resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-    if uid is not None:
-        resource.setrlimit(resource.RLIMIT_NPROC, (spec.get("nproc", 64), spec.get("nproc", 64)))
-        os.setgroups([])
-        os.setresgid(uid, uid, uid)
-        os.setresuid(uid, uid, uid)
-        info["user"] = f"uid {uid} (unprivileged, unique to this process)"
+    if isolated:
+        isolation.drop_capabilities()
+        info = {
+            "sandbox": "bubblewrap: allow-list file system (interpreter, libraries and autograde, read-only)",
+            "network": "isolated (new network namespace, no interface up: no socket of any kind reaches out)",
+            "files": f"a private {isolation.TMP_SIZE // 2**20} MiB /tmp and {isolation.SHM_SIZE // 2**20} MiB "
+                     f"/dev/shm; nothing of the course or the grader exists here",
+            "processes": "its own PID namespace (it is PID 1: what it starts dies with it) and IPC namespace",
+            "user": f"uid {os.getuid()} (unprivileged, no capabilities, no_new_privs)",
+        }
     else:
-        info["user"] = "the grader's own user (no user switch: " + ("not root)" if os.geteuid() else "isolation disabled)")
-    _prctl(PR_SET_NO_NEW_PRIVS, 1)
-    die_with_parent(parent)  # again: setuid cleared it
+        _prctl(PR_SET_NO_NEW_PRIVS, 1)
+        info = {"sandbox": "none (--no-isolation): the student's code runs as the grader's user",
+                "network": "not isolated", "files": "not isolated", "processes": "not isolated",
+                "user": f"uid {os.getuid()} (the grader's own)"}
     env = {
-        "HOME": scratch, "TMPDIR": scratch, "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
-        "MPLBACKEND": "Agg", "MPLCONFIGDIR": os.path.join(scratch, ".matplotlib"), "USER": "student",
+        "HOME": home, "TMPDIR": home, "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
+        "MPLBACKEND": "Agg", "MPLCONFIGDIR": os.path.join(home, ".matplotlib"), "USER": "student",
         "LOGNAME": "student", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
     }
     os.environ.clear()
     os.environ.update(env)
-    tempfile.tempdir = scratch
-    os.chdir(scratch)
+    tempfile.tempdir = home
+    os.chdir(home)
     sys.argv = ["student"]
     info["memory_limit"] = mem
     return info
-
-
-def _interpreter_paths() -> list[str]:
-    """Folders the unprivileged student process must be able to read: the interpreter, its
-    standard library, site-packages, the autograde package."""
-    cands = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-             os.path.dirname(os.path.realpath(sys.executable)), str(Path(__file__).resolve().parents[2])}
-    cands.update(p for p in sys.path if p and p != "/")
-    cands = {os.path.realpath(p) for p in cands if os.path.isdir(p)}
-    return sorted(p for p in cands if not any(p != q and p.startswith(os.path.join(q, "")) for q in cands))
-
-
-def _others_can_enter(path: str) -> bool:
-    try:
-        return os.stat(path).st_mode & 0o005 == 0o005
-    except OSError:
-        return False
-
-
-def _make_reachable(libc, paths: list[str]) -> list[str]:
-    """In this (private) mount namespace, make each path readable by an unprivileged user when
-    one of its ancestors is closed to others (e.g. a pyenv Python under /root, mode 0700): the
-    closed ancestor is covered by a tmpfs that holds nothing but the paths, bind-mounted back.
-    Whatever else the closed folder holds stays invisible."""
-    exposed = []
-    for _ in range(8):
-        closed = None
-        for p in paths:
-            parts = Path(p).parts
-            for k in range(2, len(parts) + 1):
-                anc = str(Path(*parts[:k]))
-                if not _others_can_enter(anc):
-                    closed = anc
-                    break
-            if closed:
-                break
-        if not closed:
-            return exposed
-        inside = [p for p in paths if p == closed or p.startswith(os.path.join(closed, ""))]
-        stashes = []
-        for p in inside:
-            stash = tempfile.mkdtemp(prefix="autograde-stash-")
-            if libc.mount(p.encode(), stash.encode(), None, MS_BIND | MS_REC, None) != 0:
-                return exposed
-            stashes.append((p, stash))
-        if libc.mount(b"tmpfs", closed.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=0755,size=64k") != 0:
-            return exposed
-        for p, stash in stashes:
-            os.makedirs(p, mode=0o755, exist_ok=True)
-            libc.mount(stash.encode(), p.encode(), None, MS_BIND | MS_REC, None)
-            libc.umount2(stash.encode(), 2)  # MNT_DETACH
-            os.rmdir(stash)
-        exposed.append(closed)
-    return exposed
 
 
 def _write_files(scratch: str, files: dict) -> None:
@@ -247,64 +173,95 @@ def _redefined_helpers(ns: dict) -> list[str]:
     """`check` (the notebooks' test helper) bound to something that is not autograde's own."""
     checks = []
     for name, mod in list(sys.modules.items()):
-        if name.startswith("autograde.") and name.count(".") == 1 and callable(getattr(mod, "check", None)):
-            checks.append(mod.check)
+        if name.startswith("autograde.") and name.count(".") == 1:
+            c = vars(mod).get("check")  # never imports the checks (a numpy exercise's process has no torch)
+            if callable(c):
+                checks.append(c)
     out = []
     if "check" in ns and not any(ns["check"] is c for c in checks):
         out.append("the notebook redefines `check`, the course's test helper")
     return out
 
 
-def _child_main(sock: socket.socket, baseline: dict, parent: int) -> None:
+class _Output:
+    """The student process's stdout/stderr: files in its own scratch folder, whose new text
+    travels to the grader inside each message (capped); the grader never opens them."""
+
+    CAP = 4096
+
+    def __init__(self, folder: str):
+        self.paths = {name: os.path.join(folder, f".{name}.txt") for name in OUTPUT}
+        self.sent = dict.fromkeys(OUTPUT, 0)
+
+    def redirect(self) -> None:
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        for fd, name in ((1, "stdout"), (2, "stderr")):
+            f = os.open(self.paths[name], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.dup2(f, fd)
+            os.close(f)
+        sys.stdin = open(0, "r", closefd=False)
+        sys.stdout = open(1, "w", buffering=1, closefd=False, encoding="utf-8", errors="replace")
+        sys.stderr = open(2, "w", buffering=1, closefd=False, encoding="utf-8", errors="replace")
+
+    def new(self) -> dict[str, str]:
+        out = {}
+        for name in OUTPUT:
+            try:
+                getattr(sys, name).flush()
+                with open(self.paths[name], "rb") as f:
+                    f.seek(self.sent[name])
+                    data = f.read(self.CAP)
+                    self.sent[name] = f.seek(0, 2)
+                out[name] = data.decode("utf-8", errors="replace")
+            except (OSError, ValueError, AttributeError):
+                out[name] = ""
+        return out
+
+
+def _child_main(sock: socket.socket, baseline: dict, parent: int, kind: str, isolated: bool, home: str | None) -> None:
     """Never returns. ``parent``: the zygote's pid."""
     try:
         die_with_parent(parent)  # the zygote may have been killed before this line
         os.setsid()
+        if isolated:
+            isolation.enter_student()  # from here on: PID 1 of the student's namespaces
         spec = wire.recv_pickle(sock)
-        scratch = spec["scratch"]
-        out = os.open(os.path.join(scratch, "stdout.txt"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        err = os.open(os.path.join(scratch, "stderr.txt"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(out, 1)
-        os.dup2(err, 2)
-        for fd in (null, out, err):
-            os.close(fd)
-        sys.stdin = open(0, "r", closefd=False)
-        sys.stdout = open(1, "w", buffering=1, closefd=False, encoding="utf-8", errors="replace")
-        sys.stderr = open(2, "w", buffering=1, closefd=False, encoding="utf-8", errors="replace")
-        info = _isolate(spec, parent)
-        _write_files(spec["scratch"], spec.get("files") or {})
+        spec["home"] = "/tmp/home" if isolated else home
+        output = _Output(os.path.dirname(spec["home"]) if isolated else spec["home"])
+        os.makedirs(spec["home"], mode=0o700, exist_ok=True)
+        output.redirect()
+        info = _confine(spec, isolated)
+        _write_files(spec["home"], spec.get("files") or {})
     except BaseException as exc:  # noqa: BLE001
         try:
             wire.send_frame(sock, wire.pack({"type": "fatal", "message": f"{type(exc).__name__}: {exc}"}))
         finally:
             os._exit(70)
     try:
-        _serve(sock, spec, info, baseline)
+        _serve(sock, spec, info, baseline, kind, output)
     except BaseException:  # noqa: BLE001 - the student's doing (closed our socket...) or EOF
         pass
     finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except BaseException:  # noqa: BLE001
-            pass
         os._exit(0)
 
 
-def _serve(sock: socket.socket, spec: dict, info: dict, baseline: dict) -> None:
+def _serve(sock: socket.socket, spec: dict, info: dict, baseline: dict, kind: str, output: _Output) -> None:
     from .. import notebook
-    from . import tamper
+    from . import forbid, tamper
 
     send = lambda header, buffers=(): wire.send_frame(sock, wire.pack(header, list(buffers)))  # noqa: E731
     send({"type": "hello", "isolation": info})
     ns: dict = {"__name__": "__main__"}
     errors, memory = [], []
+    # without torch, a statement that reaches for it is skipped and the cell goes on: an `import
+    # torch` or a torch demo beside the numpy answers costs nothing
+    resume = (forbid.FrameworkUnavailable,) if kind == "numpy" else ()
     for i, src in spec["cells"]:
         send({"type": "cell", "index": i})
         try:
-            _, errs = notebook.exec_cells([(i, src)], ns, filename=spec.get("filename", "notebook"))
+            _, errs = notebook.exec_cells([(i, src)], ns, filename=spec.get("filename", "notebook"), resume_on=resume)
             errors += errs
             memory += [i for e in errs if ": MemoryError:" in e]
         except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt in a cell
@@ -312,7 +269,7 @@ def _serve(sock: socket.socket, spec: dict, info: dict, baseline: dict) -> None:
     reported = set()
     found = tamper.compare(baseline) + _redefined_helpers(ns)
     reported.update(found)
-    send({"type": "ready", "errors": errors, "memory_cells": memory, "tamper": found})
+    send({"type": "ready", "errors": errors, "memory_cells": memory, "tamper": found, **output.new()})
     while True:
         try:
             req = wire.recv_pickle(sock)
@@ -330,8 +287,7 @@ def _serve(sock: socket.socket, spec: dict, info: dict, baseline: dict) -> None:
             with core.framework_policy(req.get("policy")):
                 outcome = core.execute(driver, ns, tuple(req["args"]))
         except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt and the like from the student
-            outcome = {"value": None, "error": {"type": type(exc).__name__, "message": str(exc)[:2000], "where": ""},
-                       "seconds": 0.0}
+            outcome = {"value": None, "error": wire.error_record(exc), "seconds": 0.0}
         try:
             tree, buffers = wire.encode(outcome["value"])
         except wire.TooLarge as exc:
@@ -344,7 +300,7 @@ def _serve(sock: socket.socket, spec: dict, info: dict, baseline: dict) -> None:
         new = [t for t in tamper.compare(baseline) + _redefined_helpers(ns) if t not in reported]
         reported.update(new)
         header = {"type": "result", "value": tree, "error": err, "seconds": float(outcome.get("seconds") or 0.0),
-                  "tamper": new}
+                  "tamper": new, **output.new()}
         try:
             frame = wire.pack(header, buffers)
         except (wire.TooLarge, ValueError, TypeError) as exc:  # e.g. a list of ten million numbers
@@ -356,7 +312,10 @@ def _serve(sock: socket.socket, spec: dict, info: dict, baseline: dict) -> None:
 # =============================================================================================
 # The zygote (a warm interpreter that forks student processes)
 # =============================================================================================
-def _warm_imports() -> dict:
+KINDS = ("numpy", "torch")  # numpy: no deep-learning framework at all; torch: no built-in normalization
+
+
+def _warm_imports(kind: str) -> dict:
     """Import what students and drivers use, initialize lazy state, and take the baseline."""
     import numpy  # noqa: F401
     import numpy.fft  # noqa: F401
@@ -364,20 +323,26 @@ def _warm_imports() -> dict:
     import numpy.random  # noqa: F401
     import numpy.testing  # noqa: F401
 
-    try:
-        import torch
+    from . import forbid
 
-        torch.set_num_threads(1)
-        import torch.nn.functional  # noqa: F401
-        import torch.optim  # noqa: F401
-        import torch.testing  # noqa: F401
+    if kind == "numpy":
+        forbid.block_frameworks(isolation.FRAMEWORK_PACKAGES)
+    else:
+        try:
+            import torch
 
-        try:  # importing dynamo rebinds torch.manual_seed & co.: do it before the baseline
-            import torch._dynamo  # noqa: F401
-        except Exception:  # noqa: BLE001
+            torch.set_num_threads(1)
+            import torch.nn.functional  # noqa: F401
+            import torch.optim  # noqa: F401
+            import torch.testing  # noqa: F401
+
+            try:  # importing dynamo rebinds torch.manual_seed & co.: do it before the baseline
+                import torch._dynamo  # noqa: F401
+            except Exception:  # noqa: BLE001
+                pass
+            forbid.block_normalizations()
+        except ImportError:
             pass
-    except ImportError:
-        pass
     for optional in ("IPython", "matplotlib.pyplot"):
         try:
             importlib.import_module(optional)
@@ -386,17 +351,20 @@ def _warm_imports() -> dict:
     from .. import core, device, notebook, paths  # noqa: F401
 
     for name in paths.assignments():
-        try:
-            importlib.import_module(f"autograde.{name}")
-            importlib.import_module(f"autograde.{name}.checks")
-        except Exception:  # noqa: BLE001 - an assignment being written: grading it fails later, clearly
-            pass
+        for sub in (("drivers",) if kind == "numpy" else ("checks", "drivers")):
+            if importlib.util.find_spec(f"autograde.{name}.{sub}") is None:
+                continue
+            try:
+                importlib.import_module(f"autograde.{name}.{sub}")
+            except Exception:  # noqa: BLE001 - an assignment being written: grading it fails later, clearly
+                pass
     core.FrameworkGuard("numpy")  # fills lazy module state (framework dirs, audit hook) now
     core.watch_threads()  # before the baseline: removing the thread hook is then tampering too
-    try:
-        device.torch()
-    except Exception:  # noqa: BLE001
-        pass
+    if kind != "numpy":
+        try:
+            device.torch()
+        except Exception:  # noqa: BLE001
+            pass
     from . import tamper
 
     return tamper.snapshot()
@@ -435,24 +403,14 @@ def _children_of(pid: int) -> list[int]:
     return out
 
 
-def _kill_everything(pid: int, uid: int | None, statuses: dict) -> None:
-    """Kill the student process, its process group, every process of its uid, and every
-    descendant left with the zygote (a subreaper), then reap them."""
+def _kill_everything(pid: int, statuses: dict) -> None:
+    """Kill the student process and its process group (when isolated, its PID namespace dies
+    with it), and every descendant left with the zygote (a subreaper), then reap them."""
     for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
         try:
             target()
         except (ProcessLookupError, PermissionError):
             pass
-    if uid is not None and os.geteuid() == 0:
-        helper = os.fork()
-        if helper == 0:  # kill(-1) as that uid: every process of the uid, atomically
-            try:
-                os.setresgid(uid, uid, uid)
-                os.setresuid(uid, uid, uid)
-                os.kill(-1, signal.SIGKILL)
-            finally:
-                os._exit(0)
-        os.waitpid(helper, 0)
     _reap(statuses, block_pid=pid)
     for _ in range(50):
         left = _children_of(os.getpid())
@@ -467,16 +425,19 @@ def _kill_everything(pid: int, uid: int | None, statuses: dict) -> None:
         _reap(statuses)
 
 
-def zygote_main(fd: int, parent: int) -> None:
+def zygote_main(fd: int, parent: int, kind: str, isolated: bool) -> None:
+    """The server: forks one student process per request. Its replies are JSON (a fork's reply
+    carries the child's pidfd), so the grader never unpickles what this process sends."""
     ctl = socket.socket(fileno=fd)
-    die_with_parent(parent)
+    if not isolated:  # inside bwrap, --die-with-parent does this (the parent is in another PID namespace)
+        die_with_parent(parent)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
-    if sys.path and sys.path[0] in ("", "/", os.getcwd()):
-        del sys.path[0]  # `python -m` put the working directory first
     me = os.getpid()
-    baseline = _warm_imports()
+    baseline = _warm_imports(kind)
     statuses: dict[int, int | None] = {}
-    ctl.sendall(pickle.dumps({"ready": True, "pid": me}))
+    scratch: dict[int, str] = {}  # without isolation: each child's folder, removed once it is gone
+    reply = lambda obj, fds=(): socket.send_fds(ctl, [json.dumps(obj).encode()], list(fds))  # noqa: E731
+    reply({"ready": True})
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(ctl, 1 << 16, 4)
@@ -484,30 +445,39 @@ def zygote_main(fd: int, parent: int) -> None:
             os._exit(0)
         if not data:
             os._exit(0)
-        req = pickle.loads(data)
+        req = json.loads(data)
         op = req.get("op")
         if op == "fork":
             student = socket.socket(fileno=fds[0])
+            home = None if isolated else tempfile.mkdtemp(prefix="autograde-student-")
             pid = os.fork()
             if pid == 0:
                 os.close(ctl.detach())
-                _child_main(student, baseline, me)
+                _child_main(student, baseline, me, kind, isolated, home)
                 os._exit(0)
             student.close()
+            if home is not None:
+                scratch[pid] = home
             _reap(statuses)
-            ctl.sendall(pickle.dumps({"pid": pid}))
+            pidfd = os.pidfd_open(pid)
+            reply({"pid": pid, "home": home}, [pidfd])
+            os.close(pidfd)
         elif op == "kill":
             for f in fds:
                 os.close(f)
-            pid = req["pid"]
-            _kill_everything(pid, req.get("uid"), statuses)
-            ctl.sendall(pickle.dumps({"status": statuses.pop(pid, None)}))
+            pid = int(req["pid"])
+            _kill_everything(pid, statuses)
+            if pid in scratch:
+                shutil.rmtree(scratch.pop(pid), ignore_errors=True)
+            reply({"status": statuses.pop(pid, None)})
         elif op == "quit":
+            for home in scratch.values():
+                shutil.rmtree(home, ignore_errors=True)
             os._exit(0)
         else:
             for f in fds:
                 os.close(f)
-            ctl.sendall(pickle.dumps({"error": f"unknown op {op!r}"}))
+            reply({"error": f"unknown op {op!r}"})
 
 
 # =============================================================================================
@@ -516,29 +486,45 @@ def zygote_main(fd: int, parent: int) -> None:
 def zygote_env() -> dict:
     """The scrubbed environment of the zygote (and so of the student processes before they clear it)."""
     return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": tempfile.gettempdir(),
-        "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-        "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent",
+        "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/matplotlib", "XDG_CACHE_HOME": "/tmp/cache", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
     }
 
 
-class Zygote:
-    """A warm interpreter that forks student processes (one per grading thread)."""
+def _server_argv(fd: int, kind: str, isolated: bool) -> list[str]:
+    """The server's Python in isolated mode (-I: no user site, no PYTHON* variables, no script
+    folder on the path): nothing a student could have written runs in it."""
+    root = str(isolation.PACKAGE.parent)
+    boot = (f"import sys; sys.path.insert(0, {root!r}); import autograde.grading.sandbox as s; "
+            f"s.zygote_main({fd}, {os.getpid()}, {kind!r}, {isolated!r})")
+    return [sys.executable, "-I", "-c", boot]
 
-    def __init__(self, start_timeout: float = 300.0):
+
+class Zygote:
+    """A warm interpreter that forks student processes (one per grading thread and kind)."""
+
+    def __init__(self, kind: str = "torch", isolated: bool = True, start_timeout: float = 300.0):
+        self.kind, self.isolated = kind, isolated
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         t0 = time.perf_counter()
+        argv = _server_argv(child.fileno(), kind, isolated)
+        preexec, env = None, zygote_env()
+        if isolated:
+            try:
+                argv, preexec = isolation.server_command(argv, kind=kind, env=env)
+            except isolation.Unavailable as exc:
+                raise SandboxError(str(exc)) from None
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "autograde.grading.sandbox", "--zygote", str(child.fileno()), str(os.getpid())],
-            pass_fds=[child.fileno()], env=zygote_env(), cwd="/", stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=None, start_new_session=False,
+            argv, pass_fds=[child.fileno()], env=env, cwd="/", stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=None, preexec_fn=preexec, start_new_session=not isolated,
         )
         child.close()
         self.ctl = parent
         self.ctl.settimeout(start_timeout)
         try:
-            hello = pickle.loads(self.ctl.recv(1 << 16) or pickle.dumps({}))
-        except (socket.timeout, OSError) as exc:
+            hello, _ = self._recv()
+        except (socket.timeout, OSError, ValueError) as exc:
             self.close()
             raise SandboxError(f"the student-process server did not start ({exc})") from None
         if not hello.get("ready"):
@@ -551,23 +537,35 @@ class Zygote:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def _ask(self, req: dict, fds: list[int] = ()) -> dict:
-        with self.lock:
-            socket.send_fds(self.ctl, [pickle.dumps(req)], list(fds))
-            data = self.ctl.recv(1 << 16)
+    def _recv(self) -> tuple[dict, list[int]]:
+        data, fds, _, _ = socket.recv_fds(self.ctl, 1 << 16, 4)
         if not data:
             raise SandboxError("the student-process server died")
-        return pickle.loads(data)
+        reply = json.loads(data)
+        if not isinstance(reply, dict):
+            raise SandboxError("the student-process server answered nonsense")
+        return reply, fds
 
-    def fork(self, sock: socket.socket) -> int:
-        return int(self._ask({"op": "fork"}, [sock.fileno()])["pid"])
+    def _ask(self, req: dict, fds: list[int] = ()) -> tuple[dict, list[int]]:
+        with self.lock:
+            socket.send_fds(self.ctl, [json.dumps(req).encode()], list(fds))
+            return self._recv()
 
-    def kill(self, pid: int, uid: int | None) -> int | None:
-        return self._ask({"op": "kill", "pid": pid, "uid": uid}).get("status")
+    def fork(self, sock: socket.socket) -> tuple[int, int, str | None]:
+        """(pid, pidfd, scratch folder or None when isolated) of a new student process."""
+        reply, fds = self._ask({"op": "fork"}, [sock.fileno()])
+        if "pid" not in reply or len(fds) != 1:
+            for f in fds:
+                os.close(f)
+            raise SandboxError(f"the student-process server could not fork ({reply.get('error', 'no pid')})")
+        return int(reply["pid"]), fds[0], reply.get("home")
+
+    def kill(self, pid: int) -> int | None:
+        return self._ask({"op": "kill", "pid": pid})[0].get("status")
 
     def close(self) -> None:
         try:
-            socket.send_fds(self.ctl, [pickle.dumps({"op": "quit"})], [])
+            socket.send_fds(self.ctl, [json.dumps({"op": "quit"}).encode()], [])
         except OSError:
             pass
         try:
@@ -581,11 +579,12 @@ class Zygote:
 _local = threading.local()
 
 
-def get_zygote() -> Zygote:
-    """This thread's zygote, started on first use (and again if it died)."""
-    z = getattr(_local, "zygote", None)
+def get_zygote(kind: str = "torch", isolated: bool = True) -> Zygote:
+    """This thread's zygote of that kind, started on first use (and again if it died)."""
+    zygotes = _local.__dict__.setdefault("zygotes", {})
+    z = zygotes.get((kind, isolated))
     if z is None or not z.alive():
-        z = _local.zygote = Zygote()
+        z = zygotes[(kind, isolated)] = Zygote(kind, isolated)
         import atexit
 
         atexit.register(z.close)
@@ -596,10 +595,10 @@ class Channel:
     """Grader end of the socket to one student process: deadlines, death detection (pidfd),
     size caps. Reads frames as bytes; never unpickles."""
 
-    def __init__(self, sock: socket.socket, pid: int):
+    def __init__(self, sock: socket.socket, pidfd: int):
         self.sock = sock
         self.sock.setblocking(False)
-        self.pidfd = os.pidfd_open(pid)
+        self.pidfd = pidfd
         self.buf = bytearray()
 
     def send(self, obj, timeout: float) -> None:
@@ -679,21 +678,28 @@ class Channel:
 
 class Sandbox:
     """The student's notebook code, alive in an isolated process; restarted (cells re-run,
-    skipping any cell that hung or killed the process) after a timeout or a crash."""
+    skipping any cell that hung or killed the process) after a timeout or a crash.
+
+    ``kind`` picks the server: "numpy" (no deep-learning framework exists in the process) or
+    "torch" (built-in normalizations raise). ``budget`` (seconds) caps everything this
+    submission's notebook may cost, cells re-run after restarts included: once spent, every
+    later request fails at once with a timeout."""
 
     def __init__(self, cells: list[tuple[int, str]], *, timeout: float = DEFAULT_TIMEOUT,
-                 cell_timeout: float | None = None, memory: int = DEFAULT_MEMORY, hide: tuple[str, ...] = (),
-                 filename: str = "notebook", isolate: bool = True, zygote: Zygote | None = None,
-                 files: dict[str, bytes] | None = None):
+                 cell_timeout: float | None = None, memory: int = DEFAULT_MEMORY, filename: str = "notebook",
+                 isolate: bool = True, kind: str = "torch", zygote: Zygote | None = None,
+                 files: dict[str, bytes] | None = None, budget: float | None = None, deadline: float | None = None):
         self.cells = list(cells)
         self.timeout = float(timeout)
         self.cell_timeout = float(cell_timeout or timeout)
         self.memory = int(memory)
-        self.hide = [str(p) for p in hide]
         self.filename = filename
         self.isolate = isolate
+        self.kind = kind
         self.files = dict(files or {})  # copied into the scratch folder (the submission folder's files)
         self._zygote = zygote
+        self.budget = float(budget) if budget else None
+        self.deadline = deadline  # time.monotonic() when the budget is spent (shared by a notebook's sandboxes)
         self.skip: set[int] = set()
         self.events: list[tuple[str, str]] = []  # (flag, explanation): timeout, crash, memory
         self.tamper: list[str] = []
@@ -703,38 +709,44 @@ class Sandbox:
         self.timing = {"process_start_s": 0.0, "cells_s": 0.0}
         self.pid: int | None = None
         self.ch: Channel | None = None
-        self.scratch: str | None = None
         self.stdout = ""
         self.stderr = ""
 
     # -- lifecycle ----------------------------------------------------------------------------
     @property
     def zygote(self) -> Zygote:
-        return self._zygote or get_zygote()
+        return self._zygote or get_zygote(self.kind, self.isolate)
 
-    def _uid(self) -> int | None:
-        return UID_BASE + self.pid if (os.geteuid() == 0 and self.isolate and self.pid) else None
+    def left(self) -> float:
+        """Seconds of the budget left (inf without one)."""
+        if self.budget is None:
+            return float("inf")
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.budget
+        return max(self.deadline - time.monotonic(), 0.0)
+
+    def _limit(self, seconds: float) -> float:
+        left = self.left()
+        if left <= 0:
+            raise BudgetSpent()
+        return min(seconds, left)
 
     def _spawn(self) -> None:
         t0 = time.perf_counter()
-        fresh = getattr(_local, "zygote", None)
+        zygotes = dict(getattr(_local, "zygotes", {}))
         zygote = self.zygote
-        if zygote is not fresh and self._zygote is None:  # this call started the warm server
+        if self._zygote is None and zygotes.get((self.kind, self.isolate)) is not zygote:  # this call started it
             self.timing["zygote_start_s"] = self.timing.get("zygote_start_s", 0.0) + time.perf_counter() - t0
             t0 = time.perf_counter()
-        self._drop_scratch()  # a fresh folder per process: the previous one belonged to another uid
-        self.scratch = tempfile.mkdtemp(prefix="autograde-student-")
-        os.chmod(self.scratch, 0o700)
         mine, theirs = socket.socketpair()
         try:
-            self.pid = zygote.fork(theirs)
+            self.pid, pidfd, _ = zygote.fork(theirs)
         finally:
             theirs.close()
-        self.ch = Channel(mine, self.pid)
+        self.ch = Channel(mine, pidfd)
         self.starts += 1
         cells = [(i, s) for i, s in self.cells if i not in self.skip]
-        spec = {"scratch": self.scratch, "memory": self.memory, "hide": self.hide, "cells": cells,
-                "filename": self.filename, "isolate": self.isolate, "files": self.files}
+        spec = {"memory": self.memory, "cells": cells, "filename": self.filename, "files": self.files}
         try:
             self.ch.send(spec, timeout=60)
             hello = self.ch.recv(timeout=60)
@@ -744,7 +756,7 @@ class Sandbox:
         if hello.get("type") != "hello":
             self._kill()
             raise SandboxError(f"the student process did not start: {hello.get('message', hello.get('type'))}")
-        self.isolation = hello.get("isolation", {})
+        self.isolation = hello.get("isolation", {}) if isinstance(hello.get("isolation"), dict) else {}
         self.timing["process_start_s"] += time.perf_counter() - t0
 
     def start(self) -> None:
@@ -756,7 +768,8 @@ class Sandbox:
             current = None
             try:
                 while True:
-                    msg = self.ch.recv(timeout=self.cell_timeout if current is not None else 60)
+                    msg = self.ch.recv(timeout=self._limit(self.cell_timeout if current is not None else 60))
+                    self._output(msg)
                     if msg.get("type") == "cell":
                         current = int(msg["index"])
                     elif msg.get("type") == "ready":
@@ -768,13 +781,19 @@ class Sandbox:
                         return
                     else:
                         raise wire.WireError(f"unexpected message {msg.get('type')!r}")
+            except BudgetSpent:
+                self._kill()
+                self.timing["cells_s"] += time.perf_counter() - t0
+                self._event("timeout", f"the notebook used up its time budget of {self.budget:g} s while cell "
+                                       f"{current} ran")
+                raise
             except Timeout:
                 self._kill()
                 self._event("timeout", f"cell {current} ran longer than {self.cell_timeout:g} s; it was skipped")
             except Died:
                 status = self._kill()
                 self._event("crash", f"the process {describe_status(status)} while cell {current} ran; it was skipped")
-            except wire.WireError as exc:
+            except (wire.WireError, ValueError, TypeError) as exc:
                 self._kill()
                 self._event("crash", f"cell {current} garbled the grader's connection ({exc}); it was skipped")
             self.timing["cells_s"] += time.perf_counter() - t0
@@ -783,8 +802,22 @@ class Sandbox:
             self.skip.add(current)
         raise SandboxError("too many restarts")
 
+    def _output(self, msg: dict) -> None:
+        for name in OUTPUT:
+            text = msg.get(name)
+            if isinstance(text, str) and text:
+                setattr(self, name, (getattr(self, name) + wire.clean(text)[:8192])[-16384:])
+
     def _event(self, flag: str, message: str) -> None:
         self.events.append((flag, message))
+
+    def events_since(self, n: int) -> list[str]:
+        """The flags of the events after the first ``n``."""
+        return [flag for flag, _ in self.events[n:]]
+
+    def suspect(self, message: str) -> None:
+        """The grader found a sign of tampering outside the process (e.g. saved outputs that lie)."""
+        self._tampered([message])
 
     def _tampered(self, found) -> None:
         for t in found:
@@ -796,8 +829,8 @@ class Sandbox:
         status = None
         if self.pid is not None:
             try:
-                status = self.zygote.kill(self.pid, self._uid())
-            except (SandboxError, OSError):
+                status = self.zygote.kill(self.pid)
+            except (SandboxError, OSError, ValueError):
                 pass
         if self.ch is not None:
             self.ch.close()
@@ -812,26 +845,9 @@ class Sandbox:
                 pass
         self._kill()
 
-    def _drop_scratch(self) -> None:
-        """Keep the (capped) output of the process that used the scratch folder, remove it."""
-        if not self.scratch:
-            return
-        for name in ("stdout", "stderr"):
-            try:
-                with open(os.path.join(self.scratch, f"{name}.txt"), "rb") as f:
-                    data = f.read(8192).decode("utf-8", errors="replace")
-                setattr(self, name, (getattr(self, name) + data)[-16384:])
-            except OSError:
-                pass
-        import shutil
-
-        shutil.rmtree(self.scratch, ignore_errors=True)
-        self.scratch = None
-
     def close(self) -> None:
-        """Stop the process (and anything it left behind), keep its output, remove scratch."""
+        """Stop the process (and anything it left behind)."""
         self.close_process()
-        self._drop_scratch()
 
     def __enter__(self):
         return self
@@ -845,13 +861,16 @@ class Sandbox:
         """Run ``driver(namespace, *args)`` in the student process. Returns the outcome
         (decoded plain data); raises Timeout, Died or wire.WireError after killing the process
         (the next request starts a fresh one)."""
+        if self.left() <= 0:
+            raise BudgetSpent()
         if self.pid is None:
             self.start()
         req = {"op": "call", "module": driver.__module__, "qualname": driver.__qualname__,
                "args": tuple(args), "policy": policy}
         try:
-            self.ch.send(req, timeout=self.timeout)
-            msg = self.ch.recv(timeout=self.timeout)
+            self.ch.send(req, timeout=self._limit(self.timeout))
+            msg = self.ch.recv(timeout=self._limit(self.timeout))
+            self._output(msg)
             if msg.get("type") != "result":
                 raise wire.WireError(f"unexpected message {msg.get('type')!r}")
             value = wire.decode(msg.get("value"), msg.get("buffers", []))
@@ -868,9 +887,9 @@ class Sandbox:
         except Died as exc:
             status = self._kill()
             raise Died(describe_status(status)) from exc
-        except wire.WireError:
+        except (wire.WireError, ValueError, TypeError, AttributeError) as exc:  # whatever it sent, it is its failure
             self._kill()
-            raise
+            raise exc if isinstance(exc, wire.WireError) else wire.WireError(f"{type(exc).__name__}: {exc}") from None
         return {"value": value, "error": err, "seconds": float(seconds) if isinstance(seconds, (int, float)) else 0.0}
 
 
@@ -890,6 +909,13 @@ class RemoteStudent(core.Student):
         self.requests += 1
         try:
             outcome = sb.request(driver, args, core.current_policy())
+        except BudgetSpent:
+            sb._event("timeout", f"{what} was not run: the notebook used up its time budget of {sb.budget:g} s")
+            raise core.CheckFailure(
+                f"{what} was not run: your notebook used up its time budget of {sb.budget:g} s (all its cells and "
+                f"calls together, restarts included). Look for cells or functions that run far too long.") from None
+        except SandboxError:
+            raise
         except Timeout:
             sb._event("timeout", f"{what} did not return within {sb.timeout:g} s")
             raise core.CheckFailure(
@@ -918,8 +944,5 @@ class RemoteStudent(core.Student):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--zygote":
-        zygote_main(int(sys.argv[2]), int(sys.argv[3]))
-    else:
-        print("usage: python -m autograde.grading.sandbox --zygote FD PARENT_PID", file=sys.stderr)
-        sys.exit(2)
+    print("the student-process server is started by the grader (autograde.grading.sandbox.Zygote)", file=sys.stderr)
+    sys.exit(2)

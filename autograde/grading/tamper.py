@@ -29,6 +29,14 @@ THREADING_NAMES = ("setprofile", "settrace")
 IGNORED = {"builtins": {"_", "__builtins__"}}
 
 
+def _ignored(name: str):
+    """Attributes that may change: an assignment package binds ``check`` on first use (lazily, so
+    that a numpy exercise's process never imports the checks and torch)."""
+    if name.startswith("autograde.") and name.count(".") == 1:
+        return {"check"}
+    return IGNORED.get(name, ())
+
+
 def _watched_classes() -> dict[str, type]:
     out = {}
     torch = sys.modules.get("torch")
@@ -81,7 +89,7 @@ def snapshot() -> dict:
     snap: dict[str, object] = {"modules": {}, "attrs": {}, "keys": {}}
     for name, mod in _modules().items():
         snap["modules"][name] = id(mod)
-        snap["attrs"][name] = _sigs(dict(vars(mod)), None, IGNORED.get(name, ()))
+        snap["attrs"][name] = _sigs(dict(vars(mod)), None, _ignored(name))
     for name, cls in _watched_classes().items():
         snap["attrs"][name] = _sigs(dict(vars(cls)), None)
     snap["sys"] = {k: id(getattr(sys, k, None)) for k in SYS_NAMES}
@@ -110,7 +118,7 @@ def compare(base: dict, limit: int = 20) -> list[str]:
             d = dict(vars(target))
         except TypeError:
             continue
-        now = _sigs(d, attrs, IGNORED.get(name, ()))
+        now = _sigs(d, attrs, _ignored(name))
         if now == attrs:
             continue
         for k, sig in attrs.items():

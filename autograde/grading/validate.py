@@ -80,12 +80,16 @@ def validate(path: str | Path, *, assignment: str | None = None, seed: int | Non
     else:
         assignment, plan, pnb = infer(path, nb)
     seed = fresh_seed() if seed is None else int(seed)
+    from .isolation import problem
+
+    isolate = problem() is None  # a student's own machine may not allow the sandbox: their code, their machine
     job = {"student_id": "you", "assignment": assignment, "seed_base": 0, "seed": seed, "hidden": False,
-           "timeout": timeout, "memory": memory, "hide": [], "key": "",
+           "timeout": timeout, "memory": memory, "key": "", "isolate": isolate,
            "files": read_files(path.resolve().parent, known={path.name: data})}
     res = grade_notebook(job, pnb, data, path.name)
     p = lambda *a: print(*a, file=out)  # noqa: E731
-    p(f"validate {path.name} ({assignment}, visible cases, seed {seed}; your code ran in a separate process)")
+    where = "in a separate, sandboxed process" if isolate else "in a separate process (no sandbox on this machine)"
+    p(f"validate {path.name} ({assignment}, visible cases, seed {seed}; your code ran {where})")
     for t in res["tests"]:
         pts = f"{t['max_score']:g} point{'s' if t['max_score'] != 1 else ''}"
         if t["passed"]:

@@ -219,3 +219,12 @@ def recv_frame_blocking(sock: socket.socket, limit: int = 1 << 34) -> bytes:
 def recv_pickle(sock: socket.socket):
     """Student side: read a grader -> student request (pickle: the grader is trusted)."""
     return pickle.loads(recv_frame_blocking(sock))
+
+
+def error_record(exc: BaseException, where: str = "") -> dict:
+    """The one shape of an error that crosses from the student's side: type, message, where."""
+    try:
+        message = str(exc)
+    except BaseException:  # noqa: BLE001 - a student exception whose __str__ raises
+        message = "(its message could not be read)"
+    return {"type": type(exc).__name__[:100], "message": message[:2000], "where": str(where)[:2000]}
