@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: book test browser release check-release clean
+.PHONY: book test browser sandbox release check-release clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,23 @@ browser:
 	  fi; \
 	fi
 
+# bubblewrap: the grader's sandbox (autograde/grading/isolation.py). Installed with apt-get when
+# missing, as for Chromium; without it `grade` refuses to run student code unless --no-isolation.
+sandbox:
+	@if ! command -v bwrap >/dev/null 2>&1; then \
+	  if ! command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: no bwrap and no apt-get: install bubblewrap for the grader's sandbox"; \
+	  elif [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; \
+	  elif sudo -n true 2>/dev/null; then \
+	    sudo -n apt-get update -qq && sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; \
+	  else \
+	    echo "make: no bwrap: run 'sudo apt-get install bubblewrap' for the grader's sandbox"; \
+	  fi; \
+	fi
+
 # pytest exits 5 when it collected no test; that is not a failure of the suite.
-test: $(STAMP) browser
+test: $(STAMP) browser sandbox
 	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
 
 release: $(STAMP)

@@ -110,7 +110,7 @@ def to_python(source: str) -> str:
     try:
         ast.parse(source)
         return source
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         pass
     lines = []
     for line in source.splitlines():

@@ -36,7 +36,16 @@ def _framework_message(name: str) -> str:
             f"deep-learning framework. Compute with numpy. This test earns no points.")
 
 
+#: what student code assigned on an absent framework (torch.allclose = ...): reported as tampering
+PATCHED: list[str] = []
+
+
 class _Absent(types.ModuleType):
+    def __setattr__(self, attr, value):
+        if not (attr.startswith("__") or isinstance(value, types.ModuleType)):  # the import system sets those
+            PATCHED.append(f"{self.__name__}.{attr} was replaced or patched (it does not exist here)")
+        super().__setattr__(attr, value)
+
     def __getattr__(self, attr):
         if attr.startswith("__") and attr.endswith("__") and attr not in ("__path__", "__version__"):
             raise AttributeError(attr)

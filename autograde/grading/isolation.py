@@ -184,21 +184,22 @@ def server_command(argv: list[str], *, kind: str, env: dict[str, str]) -> tuple[
            "--unshare-cgroup-try", "--die-with-parent", "--clearenv"]
     for k, v in env.items():
         cmd += ["--setenv", k, v]
-    cmd += ["--ro-bind", "/usr", "/usr"]
+    # the fresh mounts first: a runtime folder under /tmp (a pip --target install) is bound on top
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
     for top in ("lib", "lib32", "lib64", "libx32", "bin", "sbin"):
         p = f"/{top}"
         if os.path.islink(p):
             cmd += ["--symlink", os.readlink(p), p]
         elif os.path.isdir(p):
             cmd += ["--ro-bind", p, p]
-    for f in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime"):
+    for f in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/fonts"):
         cmd += ["--ro-bind-try", f, f]
     for p in runtime_paths():
         cmd += ["--ro-bind", p, p]
     if kind == "numpy":
         for d in framework_dirs():
             cmd += ["--perms", "0000", "--tmpfs", d]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp", "--"] + argv
+    cmd += ["--chdir", "/", "--"] + argv
     uid = grader_uid()
     nproc = NPROC if uid is not None else _user_processes(os.getuid()) + NPROC
     return cmd, _preexec(uid, nproc)

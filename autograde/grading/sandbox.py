@@ -266,8 +266,14 @@ def _serve(sock: socket.socket, spec: dict, info: dict, baseline: dict, kind: st
             memory += [i for e in errs if ": MemoryError:" in e]
         except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt in a cell
             errors.append(f"cell {i}: {type(exc).__name__}: {str(exc)[:200]}")
+    def changed() -> list[str]:
+        try:
+            return tamper.compare(baseline) + _redefined_helpers(ns)
+        except BaseException as exc:  # noqa: BLE001 - something the student did broke the check itself
+            return [f"the tamper check itself failed ({type(exc).__name__})"]
+
     reported = set()
-    found = tamper.compare(baseline) + _redefined_helpers(ns)
+    found = changed()
     reported.update(found)
     send({"type": "ready", "errors": errors, "memory_cells": memory, "tamper": found, **output.new()})
     while True:
@@ -297,7 +303,7 @@ def _serve(sock: socket.socket, spec: dict, info: dict, baseline: dict, kind: st
         err = outcome["error"]
         if err is not None:
             err = {k: str(err.get(k) or "")[:2000] for k in ("type", "message", "where")}
-        new = [t for t in tamper.compare(baseline) + _redefined_helpers(ns) if t not in reported]
+        new = [t for t in changed() if t not in reported]
         reported.update(new)
         header = {"type": "result", "value": tree, "error": err, "seconds": float(outcome.get("seconds") or 0.0),
                   "tamper": new, **output.new()}

@@ -40,9 +40,10 @@ def _ignored(name: str):
 def _watched_classes() -> dict[str, type]:
     out = {}
     torch = sys.modules.get("torch")
-    if torch is not None:
-        out["torch.Tensor"] = torch.Tensor
-        base = getattr(getattr(torch, "_C", None), "TensorBase", None)
+    tensor = vars(torch).get("Tensor") if isinstance(torch, types.ModuleType) else None  # no torch: nothing
+    if isinstance(tensor, type):
+        out["torch.Tensor"] = tensor
+        base = vars(getattr(torch, "_C", None) or types).get("TensorBase")
         if isinstance(base, type):
             out["torch._C.TensorBase"] = base
     for name, mod in list(sys.modules.items()):
@@ -142,4 +143,6 @@ def compare(base: dict, limit: int = 20) -> list[str]:
              id(getattr(threading, "_trace_hook", None)))
     if hooks != base["hooks"]:
         out.append("a profile or trace function (sys.setprofile/settrace) was installed")
+    absent = sys.modules.get("autograde.grading.forbid")  # patches of a framework that is not there
+    out += list(dict.fromkeys(getattr(absent, "PATCHED", [])))
     return out[:limit]

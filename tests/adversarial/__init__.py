@@ -278,7 +278,8 @@ CASES = [
     Case("fw_evade", _sol(append=[FW_EVADE]), FULL - 2, {"forbidden"}, {"cross_entropy_loss_grad"}),
     Case("fw_unused", _sol(after={"setup": [FW_UNUSED]}), FULL),
     Case("fw_pool", _sol(append=[FW_POOL]), FULL - 1, {"forbidden"}, {"mse_loss"}),
-    Case("fw_raw_thread", _sol(append=[FW_RAW_THREAD]), 0, {"forbidden"}, set(POINTS)),
+    # torch is absent from a numpy exercise's process: the raw thread dies, the answer waits for it
+    Case("fw_raw_thread", _sol(append=[FW_RAW_THREAD]), 0, {"forbidden", "timeout"}, set(POINTS)),
     Case("threads_ok", _sol(append=[THREADS_OK]), FULL),
     Case("loop", _sol(append=[LOOP]), FULL - 1, {"timeout"}, {"mse_loss"}),
     Case("os_exit", _sol(append=[EXIT]), FULL - 1, {"crash"}, {"mse_loss_grad"}),
