@@ -504,7 +504,11 @@ def as_numeric(got, what: str, scalar: bool = False) -> np.ndarray:
         raise CheckFailure(f"{what} returned a {got.type_name}; expected {'a float' if scalar else 'a numpy array'}.{hint}")
     if isinstance(got, (list, tuple, dict, str)):
         raise CheckFailure(f"{what} returned a {type(got).__name__}; expected {'a float' if scalar else 'a numpy array'}.")
-    arr = np.asarray(got, dtype=np.float64)
+    try:
+        arr = np.asarray(got, dtype=np.float64)
+    except (OverflowError, ValueError, TypeError) as exc:  # e.g. 10**400, or a ragged list
+        raise CheckFailure(f"{what} returned a value that is not a number of ordinary size "
+                           f"({type(exc).__name__}: {str(exc)[:100]}); expected {'a float' if scalar else 'a numpy array'}.") from None
     if scalar and arr.shape != ():
         raise CheckFailure(
             f"{what} returned an array of shape {arr.shape}; expected one number (a float). "

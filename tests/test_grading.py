@@ -214,9 +214,9 @@ def test_isolation_probe(graded):
 
 
 def student_processes() -> list[str]:
-    """Orphaned student processes: running as a student uid (the grader gives each student
-    process its own) with a parent that is not a live grading server. (Student processes of a
-    grader running concurrently elsewhere on this machine have a live parent.)"""
+    """Orphaned student processes: running as a sandbox uid (the servers of each grading worker
+    run as their own) with a parent that is not a live grading server or worker. (The sandboxes of
+    a grader running concurrently elsewhere on this machine have a live parent.)"""
     left = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -228,7 +228,7 @@ def student_processes() -> list[str]:
             parent = Path(f"/proc/{ppid}/cmdline").read_bytes() if ppid > 1 else b""
         except (OSError, StopIteration, ValueError):
             continue
-        if uid >= UID_BASE and b"autograde.grading.sandbox" not in parent:
+        if uid >= UID_BASE and not (b"autograde.grading.sandbox" in parent or b"multiprocessing" in parent):
             left.append(pid)
     return left
 

@@ -145,6 +145,22 @@ def saved_checks(nb) -> dict[str, list[int]]:
     return found
 
 
+def parse(data: bytes, name: str, graded: set[str]) -> tuple[list[tuple[int, str]], list[dict], dict[str, list[int]]]:
+    """(student cells, answers, ✔ lines) of a submitted file. Whatever the file holds (corrupt,
+    huge, nested too deep for the parsers, fields of the wrong types), the only exception is
+    :class:`~autograde.notebook.InvalidNotebook`."""
+    try:
+        if len(data) > MAX_NOTEBOOK_BYTES:
+            raise notebook.InvalidNotebook(f"{name}: {len(data) / 2**20:.0f} MiB, more than the "
+                                           f"{MAX_NOTEBOOK_BYTES // 2**20} MiB a notebook may have")
+        nb = notebook.loads(data, name)
+        return notebook.student_cells(nb), answers_of(nb, graded), saved_checks(nb)
+    except notebook.InvalidNotebook:
+        raise
+    except Exception as exc:  # noqa: BLE001 - RecursionError, MemoryError, a list where a dict belongs...
+        raise notebook.InvalidNotebook(f"{name}: not a readable notebook ({type(exc).__name__}: {str(exc)[:200]})") from None
+
+
 def _match_notebook(name: str, available: dict[str, bytes | None], single: bool) -> tuple[str | None, bytes | None]:
     if available.get(name) is not None:
         return name, available[name]
@@ -189,16 +205,9 @@ def grade_notebook(job: dict, plan_nb: dict, data: bytes | None, found_as: str |
         zero(f"{name} was not submitted.", "missing")
         return res
     t0 = time.perf_counter()
-    try:  # whatever the file holds, reading it is this notebook's failure at worst
-        if len(data) > MAX_NOTEBOOK_BYTES:
-            raise notebook.InvalidNotebook(f"{name}: {len(data) / 2**20:.0f} MiB, more than the "
-                                           f"{MAX_NOTEBOOK_BYTES // 2**20} MiB a notebook may have")
-        nb = notebook.loads(data, name)
-        cells = notebook.student_cells(nb)
-        graded = _graded_names(plan_nb, tests)
-        res["answers"] = answers_of(nb, graded)
-        claimed = saved_checks(nb)
-    except Exception as exc:  # noqa: BLE001 - RecursionError, MemoryError... from a hostile file too
+    try:
+        cells, res["answers"], claimed = parse(data, name, _graded_names(plan_nb, tests))
+    except notebook.InvalidNotebook as exc:
         res["status"] = "invalid-notebook"
         zero(f"the notebook could not be read: {str(exc)[:300]}", "invalid-notebook")
         return res

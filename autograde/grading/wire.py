@@ -56,7 +56,7 @@ def encode(obj) -> tuple[dict, list[bytes]]:
             f = float(o)
             return f if math.isfinite(f) else {"$float": repr(f)}
         if isinstance(o, np.ndarray):
-            a = np.ascontiguousarray(o)
+            a = o if o.flags.c_contiguous else o.copy(order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
             if a.dtype.kind not in ALLOWED_KINDS or a.dtype.itemsize > 8:
                 return {"$opaque": f"ndarray of dtype {a.dtype}"}
             data = a.tobytes()
@@ -160,7 +160,7 @@ def _array(t: dict, buffers: list[bytes], used: set) -> np.ndarray:
         n *= s
     if n * dtype.itemsize != len(buffers[i]):
         raise WireError("array shape and buffer size disagree")
-    return np.frombuffer(buffers[i], dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="), copy=True)
+    return np.frombuffer(buffers[i], dtype=dtype).reshape(tuple(shape)).astype(dtype.newbyteorder("="), copy=True)
 
 
 def unpack(frame: bytes) -> dict:

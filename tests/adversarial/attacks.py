@@ -39,7 +39,7 @@ def mse_loss_grad(pred, target):
 '''
 
 # an answer whose value cannot be compared (OverflowError in the comparison)
-HUGE_INT = "def mse_loss(pred, target):\n    return 10 ** 400\n"
+HUGE_INT = "def mse_loss(pred, target):\n    return 10 ** 350  # an int, too large for a float\n"
 
 # special files where the old grader read the process's output after it ended
 FIFOS = '''
@@ -69,7 +69,7 @@ report = {"isolated_flag": sys.flags.isolated, "uid": os.getuid()}
 import autograde
 root = os.path.dirname(os.path.dirname(autograde.__file__))
 report["course"] = sorted(os.listdir(root)) if os.path.isdir(root) else None
-report["visible"] = {p: os.path.exists(p) for p in @TARGETS@}
+report["visible"] = {p: sorted(os.listdir(p)) if os.path.isdir(p) else os.path.exists(p) for p in @TARGETS@}
 s = socket.socket(socket.AF_UNIX)
 try:
     s.connect(@SOCKET@)
@@ -161,7 +161,7 @@ def build(root: Path, *, socket_path: str, marker: str, ipc_key: int, pwned: str
         Case("solution", lambda: dumps(student_solution()), FULL),
         Case("c_route", sol(append=[C_ROUTE]), FULL - 1, {"forbidden"}, {"mse_loss"}),
         Case("subprocess", sol(append=[SUBPROCESS]), FULL - 1, set(), {"mse_loss_grad"}),
-        Case("huge_int", sol(append=[HUGE_INT]), FULL - 1, {"invalid-output"}, {"mse_loss"}),
+        Case("huge_int", sol(append=[HUGE_INT]), FULL - 1, set(), {"mse_loss"}),
         Case("fifos", sol(after={"setup": [FIFOS]}), FULL),
         Case("long_expression", sol(append=[LONG_EXPRESSION]), FULL),
         Case("nested_json", nested_json, 0, {"invalid-notebook"}, set(POINTS)),
