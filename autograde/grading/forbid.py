@@ -91,17 +91,20 @@ def _blocked(*args, **kwargs):
 def block_normalizations() -> int:
     """Register the raising kernel for every normalization operator; returns how many overloads."""
     import ctypes
+    import warnings
 
     import torch
 
     lib = torch._C._dispatch_library("IMPL", "aten", "")
     n = 0
-    for full in torch._C._dispatch_get_all_op_names():
-        if not NORMALIZATION_OPS.match(full):
-            continue
-        for key in ("CPU", "CUDA"):
-            lib.impl(full[len("aten::"):], key, _blocked, False)
-            n += 1
+    with warnings.catch_warnings():  # "Overriding a previously registered kernel": that is the point
+        warnings.simplefilter("ignore")
+        for full in torch._C._dispatch_get_all_op_names():
+            if not NORMALIZATION_OPS.match(full):
+                continue
+            for key in ("CPU", "CUDA"):
+                lib.impl(full[len("aten::"):], key, _blocked, False)
+                n += 1
     ctypes.pythonapi.Py_IncRef(ctypes.py_object(lib))  # kept alive by a count no Python object holds
     del lib
     return n

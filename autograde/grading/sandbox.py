@@ -431,6 +431,15 @@ def _kill_everything(pid: int, statuses: dict) -> None:
         _reap(statuses)
 
 
+def _remove_stale_scratch() -> None:
+    """Without isolation, scratch folders are on the host: those of a server that no longer runs
+    (a grader killed with SIGKILL) are removed when the next one starts."""
+    for path in Path(tempfile.gettempdir()).glob("autograde-student-*-*"):
+        owner = path.name.split("-")[2]
+        if owner.isdigit() and not os.path.exists(f"/proc/{owner}") and path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def zygote_main(fd: int, parent: int, kind: str, isolated: bool) -> None:
     """The server: forks one student process per request. Its replies are JSON (a fork's reply
     carries the child's pidfd), so the grader never unpickles what this process sends."""
@@ -439,6 +448,8 @@ def zygote_main(fd: int, parent: int, kind: str, isolated: bool) -> None:
         die_with_parent(parent)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     me = os.getpid()
+    if not isolated:
+        _remove_stale_scratch()
     baseline = _warm_imports(kind)
     statuses: dict[int, int | None] = {}
     scratch: dict[int, str] = {}  # without isolation: each child's folder, removed once it is gone
@@ -455,7 +466,7 @@ def zygote_main(fd: int, parent: int, kind: str, isolated: bool) -> None:
         op = req.get("op")
         if op == "fork":
             student = socket.socket(fileno=fds[0])
-            home = None if isolated else tempfile.mkdtemp(prefix="autograde-student-")
+            home = None if isolated else tempfile.mkdtemp(prefix=f"autograde-student-{me}-")
             pid = os.fork()
             if pid == 0:
                 os.close(ctl.detach())
