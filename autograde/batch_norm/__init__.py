@@ -1,7 +1,7 @@
 """Assignment `batch_norm`: batch normalization forward/backward (numpy, also spatial) and a torch
 ``BatchNorm1d`` module written from basic tensor operations (Ioffe & Szegedy, 2015).
 
-Notebook use: ``from autograde.batch_norm import check`` then ``check("batchnorm_forward_train")``.
+Notebook use: ``from autograde.batch_norm import check, validate`` then ``check("batchnorm_forward_train")``.
 ``bn_mlp.ipynb`` takes the student's own module with :func:`student_batchnorm1d`.
 """
 import contextlib
@@ -12,6 +12,7 @@ from ..core import make_check
 from .checks import TESTS
 
 check = make_check(TESTS, "batch_norm")
+validate = check.validate  # validate(): the grader's checks on the saved notebook, from a cell
 
 
 def student_batchnorm1d(notebook: str = "batch_norm.ipynb"):
