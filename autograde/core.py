@@ -735,7 +735,7 @@ def make_check(tests: Registry, assignment: str):
         """Run the grader's checks (``python -m autograde validate``) on this notebook's SAVED file,
         in a separate process, and show the verdicts; first say when the saved file differs from
         the functions you ran. Save (Ctrl+S) before you run it."""
-        return kernel.validate(tests, assignment, notebook, sys._getframe(1).f_globals, timeout=timeout)
+        kernel.validate(tests, assignment, notebook, sys._getframe(1).f_globals, timeout=timeout)
 
     check.tests = tests
     check.ready = ready

@@ -79,10 +79,18 @@ COLORS = {"fail": "var(--jp-error-color1, #d32f2f)", "warn": "var(--jp-warn-colo
 
 
 def html_block(text: str, kind: str = "fail") -> str:
-    """``text`` as an HTML block that wraps at word boundaries; its first line coloured."""
-    first, _, rest = text.partition("\n")
-    head = f'<span style="color: {COLORS.get(kind, "inherit")}; font-weight: 600">{html.escape(first)}</span>'
-    return f'<div class="autograde-{kind}" style="{STYLE}">{head}' + (f"\n{html.escape(rest)}" if rest else "") + "</div>"
+    """``text`` as an HTML block that wraps at word boundaries: a warning line (⚠) in the warning
+    colour, the verdict marks (✘, ✔) coloured, the rest as plain text."""
+    out = []
+    for line in text.split("\n"):
+        if line.startswith("\u26a0"):
+            out.append(f'<span style="color: {COLORS["warn"]}; font-weight: 600">{html.escape(line)}</span>')
+        elif line.startswith(("\u2718", "\u2714")):
+            mark = "fail" if line[0] == "\u2718" else "ok"
+            out.append(f'<span style="color: {COLORS[mark]}; font-weight: 700">{line[0]}</span>{html.escape(line[1:])}')
+        else:
+            out.append(html.escape(line))
+    return f'<div class="autograde-{kind}" style="{STYLE}">' + "\n".join(out) + "</div>"
 
 
 def show(text: str, kind: str = "fail") -> None:
@@ -247,7 +255,7 @@ def saved_differences(path: Path, names, namespace: dict) -> list[str]:
         saved = [src for src in cells if defines(src, name)]
         ran = [o["source"]] + ([_history()[o["later"]]] if o["later"] else [])
         if not any(_normalized(s) == _normalized(r) for s in saved for r in ran):
-            out.append(f"{name} (you ran it at [{o['run'] if not o['later'] else o['later']}])")
+            out.append(f"{name} (you ran it at [{o['later'] or o['run']}])")
     return out
 
 
@@ -283,8 +291,8 @@ def validate(tests, assignment: str, notebook: str | None = None, namespace: dic
     unsaved = saved_differences(path, names, ns)
     banner = ""
     if unsaved:
-        banner = (f"\u26a0 The saved file is not what you ran: {', '.join(unsaved)} differ(s) from the saved "
-                  f"{path.name}. validate grades the SAVED file, as the grader will. Save the notebook "
+        banner = (f"\u26a0 The saved file is not what you ran: the saved {path.name} has another version of "
+                  f"{', '.join(unsaved)}. validate grades the SAVED file, as the grader will. Save the notebook "
                   f"(Ctrl+S, or File \u2192 Save) and run this cell again; below are the verdicts on the old file.")
         show(banner, "warn")
     here = str(Path(__file__).resolve().parents[1])
