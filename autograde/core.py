@@ -450,7 +450,7 @@ def describe_error(err: dict, what: str) -> str:
     at = f" ({where})" if where else ""
     if kind == "MissingName":
         return f"`{msg}` is not defined. Run the cell that defines it, and keep the name `{msg}` exactly."
-    if kind == "NameError" and re.search(r"name '(np|torch|nn|F|time)' is not defined", msg):
+    if kind == "NameError" and re.search(r"name '(np|torch|nn)' is not defined", msg):
         return (f"{what} raised NameError: {msg}{at}. Run the set-up cell at the top of the notebook first "
                 "(it imports numpy as np; section 5's cell imports torch and nn), then this function's cell.")
     if kind == "NotImplementedError":
@@ -728,8 +728,9 @@ def make_check(tests: Registry, assignment: str):
         """The set-up cell's last line: one line saying the checks work (and on what)."""
         from .device import reference_device, torch
 
-        print(f"checks ready: PyTorch {torch().__version__.split('+')[0]} on {reference_device()} "
-              f"({assignment}, {len(tests)} checks)")
+        # the device only in a kernel: the grader's forked student processes never probe CUDA
+        on = f" on {reference_device()}" if kernel.ipython() is not None else ""
+        print(f"checks ready: PyTorch {torch().__version__.split('+')[0]}{on} ({assignment}, {len(tests)} checks)")
 
     def validate(notebook: str | None = None, timeout: float = 300):
         """Run the grader's checks (``python -m autograde validate``) on this notebook's SAVED file,

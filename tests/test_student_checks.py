@@ -187,12 +187,11 @@ def test_a_function_run_before_the_set_up_cell_is_told_to_run_it(monkeypatch):
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
-def test_the_set_up_cell_says_the_checks_are_ready(nb, monkeypatch):
+def test_the_set_up_cell_says_the_checks_are_ready(nb, shell, monkeypatch):
     monkeypatch.chdir(nb.parent)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(_cells(nb)[0].source, "set-up cell", "exec"), {"__name__": "__main__"})  # noqa: S102
-    assert re.fullmatch(r"checks ready: PyTorch \d+\.\d+\.\d+\S* on (cpu|cuda) \(\w+, \d+ checks\)\n", out.getvalue())
+    res, out = run(shell, _cells(nb)[0].source)
+    assert res.success, res.error_in_exec
+    assert re.fullmatch(r"checks ready: PyTorch \d+\.\d+\.\d+\S* on (cpu|cuda) \(\w+, \d+ checks\)\n", out), out
 
 
 # 1. validate() from the notebook: the saved file versus what the kernel ran
