@@ -150,7 +150,25 @@ def lab(tmp_path_factory):
             except ProcessLookupError:
                 pass
             proc.wait(timeout=15)
+        for pid in _kernels_of(tmp / "runtime"):  # a kernel the server could not shut down (its own session)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         log.close()
+
+
+def _kernels_of(runtime: Path) -> list[int]:
+    """The pids of the processes whose command line names this server's runtime folder (its kernels)."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if str(runtime) in (d / "cmdline").read_bytes().decode(errors="replace"):
+                    pids.append(int(d.name))
+            except OSError:
+                pass
+    return pids
 
 
 @pytest.fixture(scope="module")
