@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: book test browser sandbox release check-release clean
+.PHONY: book test browser sandbox release check-release clean lab
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ sandbox:
 # pytest exits 5 when it collected no test; that is not a failure of the suite.
 test: $(STAMP) browser sandbox
 	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
+
+# The students' JupyterLab: nbgrader's own plugins (Validate button, Create Assignment...) hidden,
+# see jupyter/README.md.
+lab: $(STAMP)
+	JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" $(VENV)/bin/jupyter lab
 
 release: $(STAMP)
 	$(PY) -m autograde release

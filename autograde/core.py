@@ -22,6 +22,7 @@ import contextvars
 import copy
 import inspect
 import os
+import re
 import sys
 import threading
 import time
@@ -36,8 +37,16 @@ import numpy as np
 class CheckFailure(AssertionError):
     """A check failed. The message is the diagnosis, written for the student."""
 
-    def _render_traceback_(self):  # IPython shows this instead of a traceback
-        return [f"\u2718 {line}" if i == 0 else f"  {line}" for i, line in enumerate(str(self).splitlines())]
+    def _render_traceback_(self):  # IPython shows this instead of a traceback, wrapped at word boundaries
+        from .kernel import wrap
+
+        lines = str(self).splitlines() or [""]
+        out = []
+        for i, line in enumerate(lines):
+            if not line.startswith(("\u2718", "\u26a0")):
+                line = f"\u2718 {line}" if i == 0 else f"  {line}"
+            out += wrap(line)
+        return out
 
 
 class Forbidden(CheckFailure):
@@ -442,6 +451,9 @@ def describe_error(err: dict, what: str) -> str:
     at = f" ({where})" if where else ""
     if kind == "MissingName":
         return f"`{msg}` is not defined. Run the cell that defines it, and keep the name `{msg}` exactly."
+    if kind == "NameError" and re.search(r"name '(np|torch|nn)' is not defined", msg):
+        return (f"{what} raised NameError: {msg}{at}. Run the set-up cell at the top of the notebook first "
+                "(it imports numpy as np; section 5's cell imports torch and nn), then this function's cell.")
     if kind == "NotImplementedError":
         return f"{what} is not implemented yet: it still raises NotImplementedError{at}. Replace the `raise` with your code."
     return f"{what} raised {kind}: {msg}{at}"
@@ -575,6 +587,7 @@ class Test:
     functions: tuple[str, ...]  # the graded names it calls
     framework: str = "numpy"  # "numpy": no deep-learning framework; "torch": no built-in normalization
     doc: str = ""
+    after: tuple[str, ...] = ()  # tests of the same code that come first: a notebook check names them when they fail too
 
     @property
     def cell_id(self) -> str:
@@ -599,9 +612,10 @@ class Registry(dict):
         super().__init__(*args, **kwargs)
         self.advice: list[Advice] = []
 
-    def test(self, id: str, *, functions: tuple[str, ...] | None = None, framework: str = "numpy"):
+    def test(self, id: str, *, functions: tuple[str, ...] | None = None, framework: str = "numpy",
+             after: tuple[str, ...] = ()):
         def deco(fn):
-            self[id] = Test(id, fn, tuple(functions or (id,)), framework, inspect.getdoc(fn) or "")
+            self[id] = Test(id, fn, tuple(functions or (id,)), framework, inspect.getdoc(fn) or "", tuple(after))
             return fn
 
         return deco
@@ -651,28 +665,85 @@ def fresh_seed() -> int:
     return int.from_bytes(os.urandom(4), "little") % 10**9
 
 
+def prerequisite_failures(tests: Registry, test: Test, student: Student, seed: int) -> list[str]:
+    """For a failed test: the tests it builds on (``Test.after``) that fail too on the same seed
+    (visible cases), each as one line naming it and its diagnosis."""
+    out = []
+    for pid in test.after:
+        if pid not in tests:
+            continue
+        pv = run_test(tests[pid], student, seed, hidden=False)
+        if not pv.passed:
+            first = pv.message.splitlines()[0] if pv.message else ""
+            out.append(f"check({pid!r}) fails too on these inputs, and this test runs the same "
+                       f"{' and '.join(tests[pid].functions)}: fix that first. It says: {first}")
+    return out
+
+
 def make_check(tests: Registry, assignment: str):
-    """The ``check(test_id)`` function the notebooks import from ``autograde.<assignment>``."""
+    """The ``check(test_id)`` function the notebooks import from ``autograde.<assignment>``.
+
+    In a notebook a person drives (:func:`autograde.kernel.interactive`), a failing check shows its
+    diagnosis as word-wrapped text and returns, so Run All goes on to the cells after it; in a batch
+    run (nbgrader's autograde and validate, pytest, a script) it raises :class:`CheckFailure`, so
+    the test cell has an error and scores 0. Warnings raised while the student's code runs are
+    summarized in the message, not printed; the message says which cell run defined the functions
+    under test, and warns when a later run of that cell failed (the check then tested the old one)."""
+    from . import kernel
 
     def check(test_id: str, namespace: dict | None = None, *, hidden: bool = False, seed: int | None = None):
         """Check one of your functions against PyTorch on fresh random inputs.
 
         ``check("mse_loss")`` runs the visible cases on the functions defined in your notebook.
-        A failure raises with a diagnosis; ``seed=`` (with the same ``hidden``) repeats a run exactly."""
+        A failure says what is wrong (in a notebook) or raises with the diagnosis (in a batch run);
+        ``seed=`` (with the same ``hidden``) repeats a run exactly."""
         if test_id not in tests:
             raise ValueError(f"unknown test {test_id!r} for {assignment}; known: {', '.join(tests)}")
         if namespace is None:  # the caller's globals: the notebook's namespace
             namespace = sys._getframe(1).f_globals
         s = fresh_seed() if seed is None else int(seed)
-        v = run_test(tests[test_id], LocalStudent(namespace), s, hidden=hidden)
+        test = tests[test_id]
+        student = LocalStudent(namespace)
+        with kernel.record_warnings() as caught:
+            v = run_test(test, student, s, hidden=hidden)
+            before = None
+            if not v.passed and not v.flag:
+                before = prerequisite_failures(tests, test, student, s)
         from .device import reference_device
 
+        notes, stale = kernel.origins(test.functions, namespace)
+        warned = kernel.summarize_warnings(caught)
         where = f"PyTorch on {reference_device()}, float64; seed {s}"
         if not v.passed:
             again = f"check({test_id!r}, seed={s}" + (", hidden=True)" if hidden else ")")
-            raise CheckFailure(f"{v.message}\n({where}; repeat with {again})")
+            body = [v.message, *(before or []), *([warned] if warned else []), *notes, f"({where}; repeat with {again})"]
+            if kernel.interactive():
+                kernel.show("\n".join([*stale, "\u2718 " + body[0], *body[1:]]), "warn" if stale else "fail")
+                return None
+            raise CheckFailure("\n".join([*stale, "\u2718 " + body[0], *body[1:]] if stale else body))
         label = "hidden cases" if hidden else f"{v.cases} cases"
         print(f"\u2714 {test_id}: {label} passed ({where})")
+        extra = [*notes, *([warned] if warned else [])]
+        if extra:
+            print("\n".join(kernel.wrap("  " + " ".join(extra))))
+        if stale:
+            kernel.show("\n".join(stale), "warn")
+
+    def ready() -> None:
+        """The set-up cell's last line: one line saying the checks work (and on what)."""
+        from .device import reference_device, torch
+
+        # the device only in a kernel: the grader's forked student processes never probe CUDA
+        on = f" on {reference_device()}" if kernel.ipython() is not None else ""
+        print(f"checks ready: PyTorch {torch().__version__.split('+')[0]}{on} ({assignment}, {len(tests)} checks)")
+
+    def validate(notebook: str | None = None, timeout: float = 300):
+        """Run the grader's checks (``python -m autograde validate``) on this notebook's SAVED file,
+        in a separate process, and show the verdicts; first say when the saved file differs from
+        the functions you ran. Save (Ctrl+S) before you run it."""
+        kernel.validate(tests, assignment, notebook, sys._getframe(1).f_globals, timeout=timeout)
 
     check.tests = tests
+    check.ready = ready
+    check.validate = validate
     return check

@@ -1,7 +1,7 @@
 """Assignment `batch_norm`: batch normalization forward/backward (numpy, also spatial) and a torch
 ``BatchNorm1d`` module written from basic tensor operations (Ioffe & Szegedy, 2015).
 
-Notebook use: ``from autograde.batch_norm import check`` then ``check("batchnorm_forward_train")``.
+Notebook use: ``from autograde.batch_norm import check, validate`` then ``check("batchnorm_forward_train")``.
 ``bn_mlp.ipynb`` takes the student's own module with :func:`student_batchnorm1d`.
 """
 import contextlib
@@ -9,16 +9,16 @@ import io
 from pathlib import Path
 
 
-
 def __getattr__(name: str):
-    """``check`` imports the checks (and torch) only when asked for: the grader's process for
-    numpy exercises imports this package's drivers without them."""
-    if name == "check":
+    """``check`` and ``validate`` import the checks (and torch) only when asked for: the grader's
+    process for numpy exercises imports this package's drivers without them."""
+    if name in ("check", "validate"):
         from ..core import make_check
         from .checks import TESTS
 
-        globals()["check"] = make_check(TESTS, "batch_norm")
-        return globals()["check"]
+        check = globals()["check"] = make_check(TESTS, "batch_norm")
+        globals()["validate"] = check.validate  # validate(): the grader's checks on the saved notebook
+        return globals()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -531,7 +531,7 @@ def batchnorm_forward_train(student, ctx):
             rm, rv = want["running_mean"], want["running_var"]
 
 
-@TESTS.test("batchnorm_forward_eval", functions=("batchnorm_forward",))
+@TESTS.test("batchnorm_forward_eval", functions=("batchnorm_forward",), after=("batchnorm_forward_train",))
 def batchnorm_forward_eval(student, ctx):
     """Eval mode after several training steps: out = F.batch_norm(training=False) with the running
     statistics that the training steps stored in bn_param, and those statistics stay unchanged."""
@@ -695,7 +695,8 @@ def spatial_batchnorm_forward(student, ctx):
             rm, rv = want["running_mean"], want["running_var"]
 
 
-@TESTS.test("spatial_batchnorm_backward", functions=("spatial_batchnorm_forward", "spatial_batchnorm_backward"))
+@TESTS.test("spatial_batchnorm_backward", functions=("spatial_batchnorm_forward", "spatial_batchnorm_backward"),
+            after=("spatial_batchnorm_forward",))
 def spatial_batchnorm_backward(student, ctx):
     """(dx, dgamma, dbeta) for (N, C, H, W) input after a training-mode forward equal autograd
     through F.batch_norm; dgamma and dbeta have shape (C,)."""
@@ -797,7 +798,7 @@ def bn_module_train(student, ctx):
                          case=at, diagnoses=running_mistakes(key, prev, x, momentum, module=True))
 
 
-@TESTS.test("bn_module_eval", functions=("BatchNorm1d",), framework="torch")
+@TESTS.test("bn_module_eval", functions=("BatchNorm1d",), framework="torch", after=("bn_module_train",))
 def bn_module_eval(student, ctx):
     """BatchNorm1d after .eval(): the output is nn.BatchNorm1d's in eval mode with the module's own
     running buffers (as the training steps left them), and the buffers do not change."""
@@ -814,7 +815,7 @@ def bn_module_eval(student, ctx):
                                    "when self.training is True.")
 
 
-@TESTS.test("bn_module_grad", functions=("BatchNorm1d",), framework="torch")
+@TESTS.test("bn_module_grad", functions=("BatchNorm1d",), framework="torch", after=("bn_module_train",))
 def bn_module_grad(student, ctx):
     """Autograd through BatchNorm1d: the gradients of sum(out * dout) with respect to the input,
     weight and bias equal nn.BatchNorm1d's, in training and in eval mode; the running buffers carry no
