@@ -55,6 +55,8 @@ def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
 
 
 def _add_grading_commands(sub) -> None:
+    from .grading.records import Limits
+
     g = _one_line_errors(sub.add_parser(
         "grade", help="grade submitted notebooks in isolated processes (CSV, feedback, report, gradebook)",
         description="Grade nbgrader submissions (<student_id>/<assignment>/<notebook>.ipynb) in isolated "
@@ -62,16 +64,18 @@ def _add_grading_commands(sub) -> None:
     g.add_argument("--submissions", required=True, metavar="DIR", help="nbgrader's submitted/ folder")
     g.add_argument("--out", required=True, metavar="DIR", help="where results, CSVs, feedback and gradebook go")
     g.add_argument("--workers", type=int, default=2, metavar="N", help="submissions graded in parallel (default 2)")
-    g.add_argument("--timeout", type=float, default=30.0, metavar="S", help="time limit per call into student code, seconds (default 30)")
+    g.add_argument("--timeout", type=float, default=Limits.timeout, metavar="S",
+                   help=f"time limit per call into student code, seconds (default {Limits.timeout:g})")
     g.add_argument("--cell-timeout", type=float, default=None, metavar="S", help="time limit per notebook cell (default: --timeout)")
-    g.add_argument("--memory", default="4G", metavar="SIZE", help="address-space limit per student process (default 4G)")
+    g.add_argument("--memory", default=f"{Limits.memory // 2**30}G", metavar="SIZE",
+                   help=f"address-space limit per student process (default {Limits.memory // 2**30}G)")
     g.add_argument("--dask", default=None, metavar="ADDRESS", help="grade on an existing Dask cluster (scheduler address)")
     g.add_argument("--seed", type=int, default=None,
                    help="public seed base for a reproducible rerun (default: the course secret, unpredictable)")
     g.add_argument("--secret-file", default=None, metavar="PATH",
                    help="the course secret that seeds grading (default .autograde/secret, made on first use)")
     g.add_argument("--budget", type=float, default=None, metavar="S",
-                   help="time budget per submitted notebook, restarts included (default 6 x --timeout)")
+                   help=f"time budget per submitted notebook, restarts included (default {Limits.BUDGET_FACTOR} x --timeout)")
     g.add_argument("--no-isolation", action="store_true",
                    help="grade without the sandbox where it cannot run (student code then runs as you)")
     g.add_argument("--assignment", action="append", metavar="NAME", help="grade only this assignment (repeatable)")
@@ -86,8 +90,8 @@ def _add_grading_commands(sub) -> None:
     v.add_argument("notebook", metavar="NOTEBOOK")
     v.add_argument("--assignment", default=None, help="the assignment (default: from the folder or the test cells)")
     v.add_argument("--seed", type=int, default=None, help="repeat a run exactly")
-    v.add_argument("--timeout", type=float, default=30.0, metavar="S")
-    v.add_argument("--memory", default="4G", metavar="SIZE")
+    v.add_argument("--timeout", type=float, default=Limits.timeout, metavar="S")
+    v.add_argument("--memory", default=f"{Limits.memory // 2**30}G", metavar="SIZE")
 
 
 if __name__ == "__main__":

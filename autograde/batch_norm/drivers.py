@@ -11,10 +11,13 @@ import copy
 
 import numpy as np
 
-from ..core import NORMALIZATIONS, Forbidden, _same, graded, to_plain
+from ..errors import Forbidden
+from ..execution import graded
+from ..guard import NORMALIZATIONS
+from ..plain import same, to_plain
 
 # The torch functions that normalize for you: the names core's framework guard watches
-# (core.NORMALIZATIONS), plus local_response_norm. Each is matched as a substring of the name of every
+# (guard.NORMALIZATIONS), plus local_response_norm. Each is matched as a substring of the name of every
 # torch function called while the student's module is built, runs forward and backward, however it
 # was reached (F.batch_norm, torch.batch_norm, getattr(torch, ...), torch.ops.aten.native_batch_norm,
 # an nn.BatchNorm1d / nn.LayerNorm submodule...).
@@ -47,7 +50,7 @@ def forward_steps(ns: dict, name: str, gamma, beta, bn_param: dict, steps: list)
         (out, _cache), problem = _pair(name, fn(*given, param))
         if problem:
             return {"problem": problem}
-        mutated = [n for n, a, g in zip(("x", "gamma", "beta"), (x, gamma, beta), given) if not _same(a, g)]
+        mutated = [n for n, a, g in zip(("x", "gamma", "beta"), (x, gamma, beta), given) if not same(a, g)]
         # copied now: a later call may update the arrays in bn_param in place
         record.append(to_plain({"out": out, "running_mean": param.get("running_mean"),
                                 "running_var": param.get("running_var"), "mutated": mutated}))
@@ -232,5 +235,5 @@ def time_forward_backward(ns: dict, forward: str, backward: str, x, gamma, beta,
     return {"seconds": best}
 
 
-# The student's class module_steps exercises (named in messages: core.subject).
+# The student's class module_steps exercises (named in messages: execution.subject).
 module_steps.subject = "BatchNorm1d"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import graded
+from ..execution import graded
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,7 +127,7 @@ def minibatch_calls(ns: dict, n: int, batch_size: int, seed: int, calls: int):
         if isinstance(batches, (list, tuple)):  # copied now: a later call might reuse the arrays
             batches = [np.array(b, copy=True) if isinstance(b, np.ndarray) else b for b in batches]
         out.append({"batches": batches, "rng_used": _state(rng) != before})
-    return out  # made plain by core.execute (a generator becomes Opaque('generator'))
+    return out  # made plain by execution.execute (a generator becomes Opaque('generator'))
 
 
 def sgd_steps(ns: dict, params: list, grads: list, hyper: dict, reuse_grads: bool = False):
@@ -223,10 +223,10 @@ def train_run(ns: dict, model: str, params: list, X, y, hyper: dict, batch_size:
             ns["minibatch_indices"] = saved
     return {"losses": list(losses) if isinstance(losses, (list, tuple)) else losses, "final": held,
             "calls": loss.calls, "y_ok": loss.y_ok, "same_params": loss.same_params, "steps": opt.steps,
-            "foreign_grads": opt.foreign_grads, "minibatch_calls": mb_calls}  # made plain by core.execute
+            "foreign_grads": opt.foreign_grads, "minibatch_calls": mb_calls}  # made plain by execution.execute
 
 
-# The student's function or class each driver exercises (named in messages: core.subject).
+# The student's function or class each driver exercises (named in messages: execution.subject).
 minibatch_calls.subject = "minibatch_indices"
 sgd_steps.subject = sgd_construct.subject = "SGD"
 train_run.subject = "train"

@@ -118,22 +118,7 @@ def sync(target: str, plans: dict, results: list[dict], students: list[str], sub
                 src, dst = submissions / s / a, out / "autograded" / s / a
                 for nb in r["notebooks"]:
                     f = nb.get("file")
-                    if f and (src / f).is_file():
+                    if f and (src / f).is_file() and not (src / f).is_symlink():  # never a link (see submissions.py)
                         dst.mkdir(parents=True, exist_ok=True)
                         shutil.copyfile(src / f, dst / nb["notebook"])
     return seconds
-
-
-def export_totals(target: str) -> dict[tuple[str, str], tuple[float, float]]:
-    """(student, assignment) -> (score, max_score) as ``nbgrader export`` computes them."""
-    from nbgrader.api import Gradebook
-
-    from ..paths import put_venv_on_path
-
-    put_venv_on_path()
-    out = {}
-    with Gradebook(_db_url(target)) as gb:
-        for a in gb.assignments:
-            for sub in gb.assignment_submissions(a.name):
-                out[(sub.student.id, a.name)] = (float(sub.score), float(sub.max_score))
-    return out

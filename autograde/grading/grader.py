@@ -14,9 +14,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import hmac
-import os
 import re
-import stat
 import time
 import traceback
 from pathlib import Path
@@ -24,12 +22,12 @@ from pathlib import Path
 from .. import core, notebook
 from ..paths import SOLUTIONS, UsageError, load_tests, require_assignment, solution_notebooks
 from . import refcache
-from .sandbox import DEFAULT_MEMORY, DEFAULT_TIMEOUT, BudgetSpent, RemoteStudent, Sandbox
+from .records import Job
+from .sandbox import BudgetSpent, RemoteStudent, Sandbox
+from .submissions import MAX_NOTEBOOK_BYTES
 
 FLAGS = ("tampering", "forbidden", "timeout", "crash", "memory", "invalid-output", "invalid-notebook", "unsafe-file",
          "missing")
-MAX_NOTEBOOK_BYTES = 32 * 2**20  # a notebook costs ~2.3x its size in memory per process that reads it
-BUDGET_FACTOR = 6  # default time budget of a submission's notebook: this many --timeout
 FORMAT = 1
 CHECK_LINE = re.compile(r"\u2714 (\w+): [^\n]*?seed (\d+)\)")
 
@@ -179,15 +177,16 @@ def kind_of(test) -> str:
     return "numpy" if test.framework == "numpy" else "torch"
 
 
-def job_seed(job: dict, name: str) -> int:
-    if job.get("seed") is not None:
-        return int(job["seed"])
-    base = bytes.fromhex(job["secret"]) if job.get("secret") else job["seed_base"]
-    return derive_seed(base, job["student_id"], job["assignment"], name)
+def job_seed(job: Job, name: str) -> int:
+    """The seed of one notebook of a job."""
+    if job.seed is not None:
+        return int(job.seed)
+    base = bytes.fromhex(job.secret) if job.secret else job.seed_base
+    return derive_seed(base, job.student_id, job.assignment, name)
 
 
-def grade_notebook(job: dict, plan_nb: dict, data: bytes | None, found_as: str | None) -> dict:
-    assignment = job["assignment"]
+def grade_notebook(job: Job, plan_nb: dict, data: bytes | None, found_as: str | None) -> dict:
+    assignment = job.assignment
     name = plan_nb["name"]
     seed = job_seed(job, name)
     tests = load_tests(assignment)
@@ -219,18 +218,18 @@ def grade_notebook(job: dict, plan_nb: dict, data: bytes | None, found_as: str |
         return res
 
     store = None
-    if job.get("references") is not None:
+    if job.references is not None:
         refcache.install(assignment)
-        store = refcache.Store("replay", job["references"].get(str(seed), {}))
-    timeout = job.get("timeout", DEFAULT_TIMEOUT)
-    budget = job.get("budget") or BUDGET_FACTOR * timeout
+        store = refcache.Store("replay", job.references.get(str(seed), {}))
+    limits = job.limits
+    budget = limits.notebook_budget()
     deadline = time.monotonic() + budget
     boxes: dict[str, Sandbox] = {}
 
     def box(kind: str) -> tuple[Sandbox, RemoteStudent]:
         if kind not in boxes:
-            sb = Sandbox(cells, timeout=timeout, cell_timeout=job.get("cell_timeout"), memory=job.get("memory", DEFAULT_MEMORY),
-                         filename=name, isolate=job.get("isolate", True), kind=kind, files=job.get("files"),
+            sb = Sandbox(cells, timeout=limits.timeout, cell_timeout=limits.cell_timeout, memory=limits.memory,
+                         filename=name, isolate=job.isolate, kind=kind, files=job.files,
                          budget=budget, deadline=deadline)
             boxes[kind] = sb
             try:
@@ -251,7 +250,7 @@ def grade_notebook(job: dict, plan_nb: dict, data: bytes | None, found_as: str |
                 before = student.seconds
                 t1 = time.perf_counter()
                 try:
-                    v = core.run_test(tests[tid], student, seed, hidden=job.get("hidden", True))
+                    v = core.run_test(tests[tid], student, seed, hidden=job.hidden)
                 except Exception as exc:  # noqa: BLE001 - the student's output broke the comparison itself
                     v = core.Verdict(tid, False, f"{', '.join(tests[tid].functions)} returned something the grader could "
                                                  f"not compare with PyTorch ({type(exc).__name__}: {str(exc)[:200]}). "
@@ -322,28 +321,28 @@ def grade_notebook(job: dict, plan_nb: dict, data: bytes | None, found_as: str |
     return res
 
 
-def grade_job(job: dict) -> dict:
+def grade_job(job: Job) -> dict:
     """Grade one submission; returns the result record (JSON-able). Raises only on a grader-side
     failure (the submission then counts as not graded, and a rerun retries it)."""
     t0 = time.perf_counter()
-    plan = job["plan"]
+    plan = job.plan
     single = len(plan["notebooks"]) == 1
     nbs = []
     for plan_nb in plan["notebooks"]:
-        found_as, data = _match_notebook(plan_nb["name"], job["notebooks"], single)
+        found_as, data = _match_notebook(plan_nb["name"], job.notebooks, single)
         nbs.append(grade_notebook(job, plan_nb, data, found_as))
     for nb in nbs:
-        if job.get("unsafe"):
+        if job.unsafe:
             nb["flags"] = order_flags(nb["flags"] + ["unsafe-file"])
             nb.setdefault("events", []).extend(["unsafe-file", f"the submission holds {u}: it was neither followed "
-                                                               f"nor read"] for u in job["unsafe"][:10])
+                                                               f"nor read"] for u in job.unsafe[:10])
     score = sum(t["score"] for nb in nbs for t in nb["tests"])
     max_score = sum(p for nb in plan["notebooks"] for _, p in nb["tests"])
     manual = sum(p for nb in plan["notebooks"] for _, p in nb["manual"])
     return {
-        "format": FORMAT, "student_id": job["student_id"], "assignment": job["assignment"], "key": job["key"],
-        "seed_base": job["seed_base"] if not job.get("secret") else secret_label(bytes.fromhex(job["secret"])),
-        "hidden": job.get("hidden", True),
+        "format": FORMAT, "student_id": job.student_id, "assignment": job.assignment, "key": job.key,
+        "seed_base": job.seed_base if not job.secret else secret_label(bytes.fromhex(job.secret)),
+        "hidden": job.hidden,
         "score": score, "max_score": max_score, "manual_max_score": manual,
         "flags": order_flags(f for nb in nbs for f in nb["flags"]),
         "notebooks": nbs,
@@ -351,12 +350,12 @@ def grade_job(job: dict) -> dict:
     }
 
 
-def safe_grade_job(job: dict) -> dict:
+def safe_grade_job(job: Job) -> dict:
     """:func:`grade_job`, with a grader-side failure returned as ``{"grader_error": ...}``."""
     try:
         return grade_job(job)
     except Exception as exc:  # noqa: BLE001
-        return {"student_id": job["student_id"], "assignment": job["assignment"],
+        return {"student_id": job.student_id, "assignment": job.assignment,
                 "grader_error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-3000:]}
 
 
@@ -368,97 +367,3 @@ def submission_key(seed_base: int | str, plan: dict, notebooks: dict[str, bytes 
         data = notebooks[name]
         h.update(name.encode() + b"\0" + (hashlib.sha256(data).digest() if data is not None else b"-"))
     return h.hexdigest()[:24]
-
-
-MAX_FILES_BYTES = 64 * 2**20
-
-
-class UnsafeFile(Exception):
-    """A link, a special file or an oversized file where a submission's regular file should be."""
-
-
-def read_regular(path: Path, limit: int) -> bytes:
-    """A file's bytes, only if it is a regular file: links are not followed, a FIFO or device is
-    not opened for reading (O_NONBLOCK, then fstat), and at most ``limit`` bytes are read."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-    except OSError as exc:
-        if os.path.islink(path):
-            raise UnsafeFile(f"{path.name} is a link") from None
-        raise UnsafeFile(f"{path.name} cannot be read ({exc.strerror})") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise UnsafeFile(f"{path.name} is not a regular file")
-        if st.st_size > limit:
-            raise UnsafeFile(f"{path.name} is larger than {limit // 2**20} MiB")
-        chunks, got = [], 0
-        while got <= limit:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - got))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            got += len(chunk)
-        if got > limit:
-            raise UnsafeFile(f"{path.name} is larger than {limit // 2**20} MiB")
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
-def real_folder(path: Path | None) -> bool:
-    """A folder that is itself one, not a link to one."""
-    try:
-        return path is not None and stat.S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
-def read_files(folder: Path | None, limit: int = MAX_FILES_BYTES,
-               known: dict[str, bytes | None] | None = None) -> dict[str, bytes]:
-    """Every regular file of a submission folder (relative path -> bytes), for the student
-    process's working folder, as nbgrader would run the notebook inside it. Hidden folders,
-    checkpoints, links and special files are left out (never followed); so is whatever exceeds
-    ``limit`` bytes in all. ``known`` holds files already read (e.g. :func:`read_notebooks`)."""
-    known = known or {}
-    out: dict[str, bytes] = {}
-    if not real_folder(folder):
-        return out
-    total = 0
-    for top, dirs, files in os.walk(folder, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and real_folder(Path(top) / d))
-        for name in sorted(files):
-            p = Path(top) / name
-            rel = p.relative_to(folder).as_posix()
-            if name.startswith("."):
-                continue
-            try:
-                data = known.get(rel) or read_regular(p, limit - total)
-            except UnsafeFile:
-                continue
-            out[rel] = data
-            total += len(data)
-    return out
-
-
-def read_notebooks(folder: Path | None, limit: int = MAX_NOTEBOOK_BYTES) -> tuple[dict[str, bytes | None], list[str]]:
-    """(the .ipynb files of a submission folder: bytes, empty for one that cannot be read or is too
-    large, which grades as an invalid notebook; what is unsafe there: links and special files,
-    which are not read at all, or a folder that is a link)."""
-    out: dict[str, bytes | None] = {}
-    unsafe: list[str] = []
-    if folder is None:
-        return out, unsafe
-    if os.path.islink(folder):
-        return out, [f"{folder.name}/ is a link"]
-    if not real_folder(folder):
-        return out, unsafe
-    for p in sorted(folder.glob("*.ipynb")):
-        try:
-            out[p.name] = read_regular(p, limit)
-        except UnsafeFile as exc:
-            if "larger than" in str(exc) or "cannot be read" in str(exc):
-                out[p.name] = b""
-            else:  # a link or a special file is not the student's notebook: not graded, flagged
-                unsafe.append(str(exc))
-    return out, unsafe

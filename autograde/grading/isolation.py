@@ -53,7 +53,7 @@ NPROC = 256  # processes of a grading worker's uid (root), or beyond what the gr
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000
 CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS = 0x40000000, 0x08000000, 0x04000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 4096, 16384, 1 << 18
-PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 4, 24, 38
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 36, 38
 SYS_CAPSET = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine)
 
 
@@ -63,6 +63,18 @@ class Unavailable(Exception):
 
 def _libc():
     return ctypes.CDLL(None, use_errno=True)
+
+
+def prctl(option: int, arg: int) -> None:
+    _libc().prctl(option, ctypes.c_ulong(arg), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
+
+
+def die_with_parent(parent: int) -> None:
+    """Be SIGKILLed when ``parent`` dies. The prctl covers only a death after the call (and a
+    change of uid clears it), so a parent that is already gone (we were reparented) means exit now."""
+    prctl(PR_SET_PDEATHSIG, 9)  # SIGKILL
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _check(ret: int, what: str) -> None:
@@ -243,7 +255,7 @@ def enter_student() -> None:
             f.write(text)
     pid = os.fork()
     if pid == 0:
-        libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+        prctl(PR_SET_PDEATHSIG, 9)  # SIGKILL
         _mount_private()
         return
     # this process runs no student code: it stands for PID 1 outside, and ends with it

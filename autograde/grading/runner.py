@@ -17,10 +17,11 @@ from pathlib import Path
 
 from ..paths import ROOT, UsageError, assignments
 from . import results as R
-from .grader import make_plan, read_files, read_notebooks, safe_grade_job, secret_label, submission_key
+from .grader import make_plan, safe_grade_job, secret_label, submission_key
+from .submissions import read_files, read_notebooks
 
 DEFAULT_SECRET = ROOT / ".autograde" / "secret"  # git-ignored; see the README on keeping it
-from .sandbox import DEFAULT_MEMORY, DEFAULT_TIMEOUT
+from .records import Job, Limits
 
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.I)
 
@@ -118,8 +119,8 @@ def course_secret(path: Path) -> bytes:
 # ---------------------------------------------------------------------------------------------
 # The batch
 # ---------------------------------------------------------------------------------------------
-def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout: float = DEFAULT_TIMEOUT,
-          cell_timeout: float | None = None, memory: int = DEFAULT_MEMORY, dask: str | None = None,
+def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout: float = Limits.timeout,
+          cell_timeout: float | None = None, memory: int = Limits.memory, dask: str | None = None,
           seed: int | None = None, secret_file: str | Path | None = None, budget: float | None = None,
           only: list[str] | None = None, force: bool = False, progress: bool = True, gradebook: str | None = None,
           precompute_references: bool = False, isolate: bool = True, log=None) -> int:
@@ -159,6 +160,7 @@ def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout
     slims = {a: {"assignment": a, "notebooks": [{k: v for k, v in nb.items() if k != "cells"} for nb in plan["notebooks"]]}
              for a, plan in plans.items()}  # what a job needs of the plan (the cells stay here)
     t_start = time.perf_counter()
+    limits = Limits(timeout=float(timeout), cell_timeout=cell_timeout, memory=int(memory), budget=budget)
 
     jobs, done = [], []
     for student in students:
@@ -170,16 +172,15 @@ def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout
             if not force and old and old.get("key") == key and "grader_error" not in old:
                 done.append((student, a))
                 continue
-            jobs.append({"student_id": student, "assignment": a, "plan": slims[a], "notebooks": nbs,
-                         "seed_base": None if secret_hex else seed_label, "secret": secret_hex, "unsafe": unsafe,
-                         "files": read_files(submissions / student / a, known=nbs),
-                         "key": key, "hidden": True, "timeout": float(timeout), "cell_timeout": cell_timeout,
-                         "budget": budget, "memory": int(memory), "isolate": isolate})
+            jobs.append(Job(student_id=student, assignment=a, plan=slims[a], notebooks=nbs,
+                            files=read_files(submissions / student / a, known=nbs), key=key, limits=limits,
+                            seed_base=None if secret_hex else seed_label, secret=secret_hex, hidden=True,
+                            isolate=isolate, unsafe=tuple(unsafe)))
     if done:
         log(f"autograde grade: {len(done)} submission(s) already graded in {out} (same notebooks and seed); "
             f"grading the other {len(jobs)}")
     if precompute_references and jobs:
-        _precompute(jobs, plans)
+        jobs = _precompute(jobs, plans)
 
     gb_target = gradebook or f"sqlite:///{(out / 'gradebook.db').resolve()}"
     errors = []
@@ -241,28 +242,29 @@ def _prepare_outputs(gb_target: str) -> None:
         pass
 
 
-def _precompute(jobs: list[dict], plans: dict) -> None:
-    """Reference values for each job's seeds, computed here (GPU when present) by the solution."""
+def _precompute(jobs: list[Job], plans: dict) -> list[Job]:
+    """The jobs with the reference values of their seeds, computed here (GPU when present) by the solution."""
     from ..notebook import namespace_of
     from ..paths import solution_notebooks
     from . import refcache
     from .grader import job_seed
 
-    spaces = {}
+    spaces, out = {}, []
     for job in jobs:
-        a = job["assignment"]
-        job["references"] = {}
+        a = job.assignment
+        refs = {}
         for nb in plans[a]["notebooks"]:
             if (a, nb["name"]) not in spaces:
                 path = next(p for p in solution_notebooks(a) if p.name == nb["name"])
                 with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
                     spaces[(a, nb["name"])] = namespace_of(path)
             seed = job_seed(job, nb["name"])
-            job["references"][str(seed)] = refcache.precompute(a, [t for t, _ in nb["tests"]], seed,
-                                                               spaces[(a, nb["name"])])
+            refs[str(seed)] = refcache.precompute(a, [t for t, _ in nb["tests"]], seed, spaces[(a, nb["name"])])
+        out.append(job.with_references(refs))
+    return out
 
 
-def _run(jobs: list[dict], out: Path, workers: int, dask: str | None, progress: bool, log, during=None) -> list[str]:
+def _run(jobs: list[Job], out: Path, workers: int, dask: str | None, progress: bool, log, during=None) -> list[str]:
     """Grade `jobs` on the pool (or Dask); `during()` runs in a thread while the workers grade."""
     from tqdm import tqdm
 
@@ -281,7 +283,7 @@ def _run(jobs: list[dict], out: Path, workers: int, dask: str | None, progress: 
             helper.start()
         for fut in cf.as_completed(futures):
             job = futures[fut]
-            label = f"{job['student_id']}/{job['assignment']}"
+            label = f"{job.student_id}/{job.assignment}"
             try:
                 res = fut.result()
             except Exception as exc:  # noqa: BLE001 - a worker died: that submission is retried next run
@@ -290,7 +292,7 @@ def _run(jobs: list[dict], out: Path, workers: int, dask: str | None, progress: 
                 errors.append(f"{label}: {res['grader_error']}")
                 log(f"autograde grade: grader error on {label}: {res['grader_error']}")
             else:
-                R.write_json_atomic(R.result_path(out, job["student_id"], job["assignment"]), res)
+                R.write_json_atomic(R.result_path(out, job.student_id, job.assignment), res)
                 if res["flags"]:
                     bar.set_postfix_str(f"{label}: {';'.join(res['flags'])}", refresh=False)
             bar.update(1)

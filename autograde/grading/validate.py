@@ -14,8 +14,9 @@ from pathlib import Path
 from .. import notebook
 from ..core import fresh_seed
 from ..paths import UsageError, assignments, course_folder, load_tests, require_assignment
-from .grader import grade_notebook, make_plan, read_files
-from .sandbox import DEFAULT_MEMORY, DEFAULT_TIMEOUT
+from .grader import grade_notebook, make_plan
+from .submissions import read_files
+from .records import Job, Limits
 from .feedback import FLAG_TEXT
 
 
@@ -61,7 +62,7 @@ def infer(path: Path, nb) -> tuple[str, dict, dict]:
 
 
 def validate(path: str | Path, *, assignment: str | None = None, seed: int | None = None,
-             timeout: float = DEFAULT_TIMEOUT, memory: int = DEFAULT_MEMORY, out=sys.stdout) -> int:
+             timeout: float = Limits.timeout, memory: int = Limits.memory, out=sys.stdout) -> int:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{path}: no such notebook")
@@ -83,9 +84,9 @@ def validate(path: str | Path, *, assignment: str | None = None, seed: int | Non
     from .isolation import problem
 
     isolate = problem() is None  # a student's own machine may not allow the sandbox: their code, their machine
-    job = {"student_id": "you", "assignment": assignment, "seed_base": 0, "seed": seed, "hidden": False,
-           "timeout": timeout, "memory": memory, "key": "", "isolate": isolate,
-           "files": read_files(path.resolve().parent, known={path.name: data})}
+    job = Job(student_id="you", assignment=assignment, plan=plan, notebooks={path.name: data},
+              files=read_files(path.resolve().parent, known={path.name: data}), limits=Limits(timeout=timeout, memory=memory),
+              seed=seed, hidden=False, isolate=isolate)
     res = grade_notebook(job, pnb, data, path.name)
     p = lambda *a: print(*a, file=out)  # noqa: E731
     where = "in a separate, sandboxed process" if isolate else "in a separate process (no sandbox on this machine)"

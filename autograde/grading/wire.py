@@ -5,7 +5,7 @@
   decodes it with :func:`decode` which never unpickles and never calls student code: numbers,
   strings, None, lists, tuples, dicts with string keys, numpy arrays whose dtype is bool, int,
   uint or float (at most 8 bytes an item; byte order and shape checked against the buffer
-  length) and :class:`autograde.core.Opaque` placeholders. Sizes, nesting and counts are capped.
+  length) and :class:`autograde.plain.Opaque` placeholders. Sizes, nesting and counts are capped.
 
 A frame is ``!I`` header length, the header (JSON, UTF-8), then the buffers the header lists.
 """
@@ -19,7 +19,7 @@ import struct
 
 import numpy as np
 
-from ..core import Opaque
+from ..plain import Opaque
 
 MAX_FRAME = 256 * 2**20  # bytes of one student -> grader message (header + buffers)
 MAX_HEADER = 8 * 2**20
@@ -41,7 +41,7 @@ class TooLarge(WireError):
 # student side: encode
 # ---------------------------------------------------------------------------------------------
 def encode(obj) -> tuple[dict, list[bytes]]:
-    """Plain data (see :func:`autograde.core.to_plain`) as a JSON-able tree plus buffers."""
+    """Plain data (see :func:`autograde.plain.to_plain`) as a JSON-able tree plus buffers."""
     buffers: list[bytes] = []
     total = [0]
 
@@ -221,10 +221,49 @@ def recv_pickle(sock: socket.socket):
     return pickle.loads(recv_frame_blocking(sock))
 
 
+def error(kind, message, where="") -> dict:
+    """The one shape of an error record that crosses from the student's side (type, message,
+    where: clean strings of at most 2000 characters), also when built from what the student's side sent."""
+    return {"type": clean(str(kind or ""))[:100], "message": clean(str(message or ""))[:2000],
+            "where": clean(str(where or ""))[:2000]}
+
+
 def error_record(exc: BaseException, where: str = "") -> dict:
-    """The one shape of an error that crosses from the student's side: type, message, where."""
+    """:func:`error` for an exception."""
     try:
         message = str(exc)
     except BaseException:  # noqa: BLE001 - a student exception whose __str__ raises
         message = "(its message could not be read)"
-    return {"type": type(exc).__name__[:100], "message": message[:2000], "where": str(where)[:2000]}
+    return error(type(exc).__name__, message, where)
+
+
+# ---------------------------------------------------------------------------------------------
+# framing: grader -> student requests, and the grader's reading of frames (non-blocking)
+# ---------------------------------------------------------------------------------------------
+def request_frame(obj) -> bytes:
+    """A grader -> student request: ``!Q`` length + pickle (read by :func:`recv_pickle`)."""
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    return struct.pack("!Q", len(data)) + data
+
+
+class FrameBuffer:
+    """Bytes read from a student process, cut into frames (``!Q`` length + payload); a frame
+    announced larger than :data:`MAX_FRAME` raises :class:`TooLarge` before it is buffered."""
+
+    def __init__(self):
+        self.buf = bytearray()
+
+    def feed(self, chunk: bytes) -> None:
+        self.buf += chunk
+
+    def next(self) -> bytes | None:
+        if len(self.buf) < 8:
+            return None
+        (n,) = struct.unpack("!Q", self.buf[:8])
+        if n > MAX_FRAME:
+            raise TooLarge(f"a message of {n} bytes")
+        if len(self.buf) < 8 + n:
+            return None
+        frame = bytes(self.buf[8:8 + n])
+        del self.buf[:8 + n]
+        return frame
