@@ -332,7 +332,7 @@ def nested(x):
 
 _ORPHAN = r"""
 import os, sys, time
-from autograde.grading.sandbox import die_with_parent
+from autograde.grading.isolation import die_with_parent
 parent = os.getpid()
 r, w = os.pipe()
 pid = os.fork()

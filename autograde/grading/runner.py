@@ -67,7 +67,7 @@ def discover(submissions: Path, only: list[str] | None) -> tuple[list[str], list
 # ---------------------------------------------------------------------------------------------
 def _worker_init(grader: int) -> None:
     """A pool worker: die with the grader; references on one thread (the pool is the parallelism)."""
-    from .sandbox import die_with_parent
+    from .isolation import die_with_parent
 
     die_with_parent(grader)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
