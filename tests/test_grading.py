@@ -228,7 +228,7 @@ def student_processes() -> list[str]:
             parent = Path(f"/proc/{ppid}/cmdline").read_bytes() if ppid > 1 else b""
         except (OSError, StopIteration, ValueError):
             continue
-        if uid >= UID_BASE and not (b"autograde.grading.server" in parent or b"multiprocessing" in parent):
+        if uid >= UID_BASE and not (b"autograde.grading." in parent or b"multiprocessing" in parent):
             left.append(pid)
     return left
 

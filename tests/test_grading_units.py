@@ -341,6 +341,8 @@ if pid == 0:
     if sys.argv[2] == "gone":
         os.read(r, 1)  # EOF: the parent is exiting (or gone) before the call below
     die_with_parent(parent)
+    if sys.argv[2] == "gone":  # a parent still exiting at the call sends the signal a moment later
+        time.sleep(0.3)
     open(sys.argv[1], "w").write(str(os.getpid()))  # only a process that outlived the call writes
     time.sleep(0.5 if sys.argv[2] == "gone" else 0)
     os._exit(0)

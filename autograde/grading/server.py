@@ -72,7 +72,9 @@ def _warm_imports(kind: str) -> dict:
     guard.watch_threads()  # before the baseline: removing the thread hook is then tampering too
     from . import tamper
 
-    return tamper.snapshot()
+    snap = tamper.snapshot()
+    tamper.watch_imports(snap)
+    return snap
 
 
 def _reap(children: dict, block_pid: int | None = None) -> None:

@@ -101,6 +101,53 @@ def snapshot() -> dict:
     return snap
 
 
+class _Baseline:
+    """Meta-path finder: an ``autograde`` module imported after the snapshot (the checks, which the
+    server does not import) gets its baseline the moment its import finishes, before the student's
+    next statement could patch it."""
+
+    def __init__(self, snap: dict):
+        self.snap = snap
+
+    def find_spec(self, name, path=None, target=None):
+        if not (name == "autograde" or name.startswith("autograde.")):
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _Recording(spec.loader, self.snap)
+                return spec
+        return None
+
+
+class _Recording:
+    def __init__(self, loader, snap: dict):
+        self._loader, self._snap = loader, snap
+
+    def __getattr__(self, attr):
+        return getattr(self._loader, attr)
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        name = module.__name__
+        self._snap["modules"].setdefault(name, id(module))
+        self._snap["attrs"].setdefault(name, _sigs(dict(vars(module)), None, _ignored(name)))
+        for attr, val in list(vars(module).items()):
+            if isinstance(val, type) and getattr(val, "__module__", "") == name:
+                self._snap["attrs"].setdefault(f"{name}.{attr}", _sigs(dict(vars(val)), None))
+
+
+def watch_imports(snap: dict) -> None:
+    """From now on, baseline each ``autograde`` module when it is first imported (see :class:`_Baseline`)."""
+    sys.meta_path.insert(0, _Baseline(snap))
+
+
 def compare(base: dict, limit: int = 20) -> list[str]:
     """What changed since ``base`` (human-readable, at most ``limit`` lines)."""
     out: list[str] = []
