@@ -40,6 +40,10 @@ CHECKED_ROWS = [
     ("$\\rho$", "the weight of the **new** value"),
     ("$m$", "the batch size for `BatchNorm1d`"),
     ("$C$", "the chapters do not use $K$ for it"),
+    ("$\\eta$", "learning rate"),
+    ("$\\mu$", "momentum of `torch.optim.SGD`"),
+    ("$\\tau$", "dampening"),
+    ("$\\lambda$", "weight decay"),
 ]
 
 
@@ -90,3 +94,12 @@ def test_classes_are_C():
             span = "".join(span)
             assert not re.search(r"\\ln K\b|1/K\b|\\tfrac1K\b|\bK\s*=|\\times K\b|\{K\^2\}", span), \
                 f"{name}: ${span.strip()[:60]}$ uses K for the number of classes; the notation page uses C"
+
+
+@pytest.mark.parametrize("name, text", texts(names={"gradient_descent"}, notebooks={"gradient_descent"}).items())
+def test_sgd_hyperparameters_have_the_same_symbols(name, text):
+    """The chapter and the notebook state torch.optim.SGD's update with the same letters."""
+    flat = " ".join(text.split())
+    for word, symbol in (("learning rate", "\\eta"), ("momentum", "\\mu"), ("dampening", "\\tau"),
+                         ("weight decay", "\\lambda")):
+        assert f"{word} ${symbol}$" in flat, f"{name} does not define {word} as ${symbol}$"
