@@ -40,7 +40,7 @@ def test_set_repository_rewrites_every_copy(tmp_path):
         shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     old_url, _ = set_repository.configured(tmp_path)
     new_url = "https://github.com/some-university/ml-course"
-    changed = set_repository.set_repository(new_url, "spring", tmp_path)
+    changed = set_repository.set_repository(new_url, "spring", tmp_path, run_release=False)
     assert tmp_path / "_config.yml" in changed
     assert set_repository.configured(tmp_path) == (new_url, "spring")
     assert set_repository.disagreements(tmp_path) == []
