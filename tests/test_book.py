@@ -56,3 +56,35 @@ def test_pages_show_executed_outputs(built_book):
         page = (built_book / f"{d}.html").read_text()
         assert 'class="cell_output' in page, f"{d} shows no executed output"
         assert "<img" in page, f"{d} shows no figure"
+
+
+def _code_cells(page):
+    """(header, code) of every code cell of a MyST chapter."""
+    out = []
+    for m in re.finditer(r"```\{code-cell\} ipython3\n(.*?)```", page.read_text(), re.S):
+        block = m.group(1)
+        if block.startswith("---\n"):
+            header, _, code = block[4:].partition("\n---\n")
+        else:
+            lines = block.split("\n")
+            n = next((i for i, l in enumerate(lines) if not l.startswith(":")), len(lines))
+            header, code = "\n".join(lines[:n]), "\n".join(lines[n:])
+        out.append((header, code))
+    return out
+
+
+@pytest.mark.parametrize("docname", chapters())
+def test_glue_calls_are_not_shown_to_readers(docname):
+    """Numbers for the text are glued in `remove-cell` cells (or hidden plumbing cells): the code a
+    reader sees is the code that teaches."""
+    shown = [code.strip().splitlines()[0] for header, code in _code_cells(ROOT / f"{docname}.md")
+             if "remove-cell" not in header and "hide-input" not in header
+             and re.search(r"^\s*(\w+_)?glue\(", code, re.M)]
+    assert not shown, f"{docname}: visible cells that call glue(): {shown}"
+
+
+@pytest.mark.parametrize("docname", chapters())
+def test_figures_are_vector_graphics(docname):
+    """Crisp figures at any zoom: the first cell asks the inline backend for SVG."""
+    first = _code_cells(ROOT / f"{docname}.md")[0][1]
+    assert '%config InlineBackend.figure_formats = ["svg"]' in first, docname
