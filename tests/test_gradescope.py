@@ -1,7 +1,6 @@
 """The Gradescope autograder, without Gradescope: the zip is unpacked into a scratch folder that
 stands in for /autograder (``AUTOGRADE_GRADESCOPE_ROOT``), ``run_autograder`` grades a solution,
-the released stub, a buggy answer (from the mistake catalog), one that fails hidden cases only,
-a tampering one and a corrupt notebook, and ``results.json`` is checked against Gradescope's
+the released stub, a buggy one (a mistake from the catalog and a bug only hidden cases catch), a tampering one and a corrupt notebook, and ``results.json`` is checked against Gradescope's
 specification and, field by field, against what ``python -m autograde grade`` gives for the same
 notebooks (same student ids, same seed base). A last submission tries to write results.json,
 read the autograder's solutions and outlive the run."""
@@ -48,14 +47,34 @@ def _catalog(name: str) -> str:
 CASES = {
     "solution": lambda: dumps(student_solution()),
     "stub": lambda: dumps(exercise_notebook()),
-    "buggy": lambda: dumps(edit(student_solution(), replace={"cross_entropy_loss": _catalog("ce_naive_logsumexp")})),
-    "hidden_bug": lambda: dumps(edit(student_solution(), replace={"mse_loss": HIDDEN_ONLY_BUG})),
+    # a catalog mistake caught by the visible cases, and a bug only hidden cases catch
+    "buggy": lambda: dumps(edit(student_solution(), replace={"cross_entropy_loss": _catalog("ce_naive_logsumexp"),
+                                                             "mse_loss": HIDDEN_ONLY_BUG})),
     "tampering": lambda: dumps(edit(student_solution(), replace=WRONG, after={"setup": [PATCH_COMPARISONS]})),
     "corrupt": lambda: dumps(student_solution())[:-200] + b"{not json",
 }
 
 
-def run_autograder(root: Path, sid: str, files: dict[str, bytes]) -> tuple[dict, float]:
+# A container that does not allow namespaces (Docker's default seccomp profile without
+# CAP_SYS_ADMIN): run_autograder started under a seccomp filter, inherited by every process it
+# starts, that makes unshare(2) fail with EPERM. x86_64 only.
+NO_NAMESPACES = r'''
+import ctypes, os, sys
+f = [(0x20, 0, 0, 4), (0x15, 0, 3, 0xC000003E), (0x20, 0, 0, 0), (0x15, 0, 1, 272),
+     (0x06, 0, 0, 0x00050001), (0x06, 0, 0, 0x7FFF0000)]
+class F(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+class P(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(F))]
+arr = (F * len(f))(*[F(*x) for x in f])
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(22, 2, ctypes.byref(P(len(f), arr)), 0, 0) != 0:
+    sys.exit("seccomp: " + os.strerror(ctypes.get_errno()))
+os.execv(sys.argv[1], sys.argv[1:])
+'''
+
+
+def run_autograder(root: Path, sid: str, files: dict[str, bytes], *, namespaces: bool = True) -> tuple[dict, float]:
     """Gradescope's harness, simulated: a fresh submission folder and metadata, then run_autograder."""
     shutil.rmtree(root / "submission", ignore_errors=True)
     (root / "submission").mkdir()
@@ -67,7 +86,8 @@ def run_autograder(root: Path, sid: str, files: dict[str, bytes]) -> tuple[dict,
         results.unlink()
     env = {**os.environ, gs.ROOT_ENV: str(root)}
     t0 = time.perf_counter()
-    r = subprocess.run([str(root / "run_autograder")], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    cmd = [str(root / "run_autograder")] if namespaces else [sys.executable, "-c", NO_NAMESPACES, str(root / "run_autograder")]
+    r = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
     wall = time.perf_counter() - t0
     assert r.returncode == 0, r.stdout + r.stderr
     return json.loads(results.read_text()), wall
@@ -156,7 +176,7 @@ def test_results_match_grade(harness, sid):
 def test_expected_scores(harness):
     r = harness["results"]
     assert r["solution"]["score"] == 6.0 and r["stub"]["score"] == 0.0
-    assert r["buggy"]["score"] == 4.0 and r["hidden_bug"]["score"] == 5.0
+    assert r["buggy"]["score"] == 3.0
     assert r["tampering"]["score"] == 0.0 and "tampering" in r["tampering"]["extra_data"]["flags"]
     assert r["corrupt"]["score"] == 0.0 and r["corrupt"]["extra_data"]["flags"] == ["invalid-notebook"]
     buggy = next(t for t in r["buggy"]["tests"] if t["name"] == "cross_entropy_loss: visible cases")
@@ -182,7 +202,7 @@ def test_hidden_cases_stay_hidden_until_published(harness):
         assert not any(d in res["output"] for d in HIDDEN_DESCRIPTIONS)
         seeds = [str(s) for s in res["extra_data"]["seeds"].values() if s]
         assert not any(s in t["output"] for s in seeds for t in res["tests"] if t["visibility"] == "visible")
-    res = harness["results"]["hidden_bug"]
+    res = harness["results"]["buggy"]
     visible = next(t for t in res["tests"] if t["name"] == "mse_loss: visible cases")
     scored = next(t for t in res["tests"] if t["name"].startswith("mse_loss: score"))
     assert visible["status"] == "passed" and "hidden cases are reported when grades are published" in visible["output"]
@@ -240,15 +260,22 @@ def mse_loss(pred, target):
 '''
 
 
-def test_submission_cannot_write_results_read_solutions_or_outlive_the_run(harness):
+@pytest.mark.parametrize("namespaces", [True, False], ids=["namespaces", "no-namespaces"])
+def test_submission_cannot_write_results_read_solutions_or_outlive_the_run(harness, namespaces):
+    """As root (Gradescope runs the autograder as root), with and without namespaces: the student
+    process runs as its own unprivileged uid, and the autograder's folders are closed to it."""
+    if not namespaces and (os.uname().machine != "x86_64" or os.geteuid() != 0):
+        pytest.skip("the seccomp filter that simulates a container without namespaces is x86_64 only, and needs root")
     root = harness["root"]
     shared = Path(tempfile.mkdtemp(prefix="ag-attack-"))
     os.chmod(shared, 0o1777)  # a folder any uid may write: where a surviving process would show itself
     marker = shared / f"alive-{uuid.uuid4().hex}"
     try:
         nb = edit(student_solution(), append=[ATTACK.format(root=str(root), marker=str(marker))])
-        res, _ = run_autograder(root, "attacker", {NOTEBOOK: dumps(nb)})
+        res, _ = run_autograder(root, "attacker", {NOTEBOOK: dumps(nb)}, namespaces=namespaces)
         graded = json.loads((root / "work" / "graded" / "results" / "attacker" / f"{ASSIGNMENT}.json").read_text())
+        network = graded["notebooks"][0]["isolation"].get("network", "")
+        assert network.startswith("isolated" if namespaces else "not isolated"), network
         stdout = graded["notebooks"][0]["stdout"]
         assert "ATTACK" in stdout, stdout
         assert "'write_results': 'written'" not in stdout, stdout

@@ -24,7 +24,7 @@ def add_commands(sub, one_line_errors) -> None:
     s.add_argument("--assignment", action="append", metavar="NAME", help="only this assignment (repeatable)")
     s.add_argument("--threshold", type=float, default=None, metavar="T",
                    help="pairs scoring at least T (0..1) are shown side by side (default 0.5)")
-    s.add_argument("--top", type=int, default=50, metavar="N", help="pairs listed in the report's ranking (default 50)")
+    s.add_argument("--top", type=int, default=50, metavar="N", help="at most N pairs side by side and N in the ranking (default 50)")
 
     p = one_line_errors(sub.add_parser(
         "export-pdf", help="PDFs of the hand-graded answers, one question per page (Gradescope manual grading)",

@@ -14,7 +14,7 @@ student's fingerprinted code found in the other's).
 
 Writes ``OUT/similarity.csv`` (every pair, highest first) and ``OUT/similarity.html`` (the pairs at
 or above ``--threshold`` side by side with the shared code highlighted, then the top of the
-ranking). Similarity is a reason to look at a pair, not a verdict: short exercises with one
+ranking; both at most ``--top`` pairs). Similarity is a reason to look at a pair, not a verdict: short exercises with one
 natural solution are alike without any copying.
 """
 from __future__ import annotations
@@ -162,7 +162,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;ma
 table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:.25rem .6rem;text-align:left}
 .pair{border:1px solid #bbb;margin:1.5rem 0;padding:.5rem 1rem}
 .side{display:grid;grid-template-columns:1fr 1fr;gap:1rem}
-pre{background:#f6f6f6;padding:.5rem;overflow:auto;font-size:.85rem;white-space:pre-wrap}
+pre{background:#f6f6f6;padding:.5rem;overflow:auto;font-size:.85rem;line-height:1.45;white-space:pre-wrap}
 mark{background:#ffd84d;color:#000}
 .muted{color:#555}
 """
@@ -208,7 +208,10 @@ def report_html(sections: list[dict], threshold: float, top: int) -> str:
         parts.append(f"<p>{e(stats)}. <strong>{len(above)} pair(s) at or above the threshold</strong>, highest first.</p>")
         if s["skipped"]:
             parts.append("<p class=\"muted\">Not compared: " + e("; ".join(s["skipped"])) + "</p>")
-        for rank, p in enumerate(above, 1):
+        if len(above) > top:
+            parts.append(f"<p>The first {top} are shown side by side; the other {len(above) - top} are in "
+                         f"<code>similarity.csv</code> (or raise <code>--top</code>).</p>")
+        for rank, p in enumerate(above[:top], 1):
             parts.append(
                 f"<div class=\"pair\" id=\"{e(s['assignment'])}-{rank}\"><h3>#{rank}: {e(p.a.student)} and {e(p.b.student)}: "
                 f"score {p.score:.2f}</h3><p>{_pct(p.sim_a)} of {e(p.a.student)}'s code is found in {e(p.b.student)}'s, "
@@ -237,6 +240,8 @@ def similarity(submissions: str | Path, out: str | Path, *, assignments: list[st
         raise UsageError(f"{submissions}: submissions folder not found")
     if not 0 <= threshold <= 1:
         raise UsageError("--threshold must be between 0 and 1")
+    if top < 1:
+        raise UsageError("--top must be at least 1")
     for a in assignments or []:
         require_assignment(a)
     present = sorted({p.name for s in submissions.iterdir() if s.is_dir() for p in s.iterdir() if p.is_dir()})
