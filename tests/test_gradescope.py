@@ -25,6 +25,8 @@ from catalog.loss_functions import MISTAKES
 from autograde.platforms import gradescope as gs
 from autograde.paths import ROOT
 
+pytestmark = pytest.mark.slow  # runs grade, run_autograder and validate about fifteen times
+
 SEED = 4242
 ASSIGNMENT = "loss_functions"
 NOTEBOOK = "loss_functions.ipynb"
@@ -127,6 +129,17 @@ def test_zip_layout(harness):
     setup = (harness["root"] / "source" / "setup.sh").read_text()
     assert "download.pytorch.org/whl/cpu" in setup and "-r requirements.txt" in setup
     assert (harness["root"] / "source" / "requirements.txt").read_text() == (ROOT / "requirements.txt").read_text()
+
+
+def test_usage(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "autograde", "gradescope", "nope", "--out", str(tmp_path / "x.zip")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "unknown assignment 'nope'" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "autograde", "gradescope", ASSIGNMENT, "--out", str(tmp_path / "ag.zip")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and (tmp_path / "ag.zip").is_file(), r.stderr
+    cfg = json.loads(zipfile.ZipFile(tmp_path / "ag.zip").read("gradescope.json"))
+    assert cfg["assignment"] == ASSIGNMENT and cfg["notebooks"] == [NOTEBOOK] and isinstance(cfg["seed"], int)
 
 
 def _spec(res: dict) -> None:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from adversarial import dumps, edit, exercise_notebook, student_solution
@@ -302,9 +303,6 @@ def test_every_student_is_correct(name):
     for tid in FUNCS:
         v = run_test(tests[tid], LocalStudent(ns), seed=7, hidden=True)
         assert v.passed, (name, tid, v.message)
-
-
-import numpy as np  # noqa: E402  (used by the test above, after the data)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ submitted folder (``work/submitted/<student>/<assignment>/<notebook>.ipynb``), r
 diagnoses are the ones ``grade`` writes into ``results/<student>/<assignment>.json``) and
 converts that result into ``results/results.json``.
 
-What students see before grades are published: for each test, an entry with its *visible*
+Seeds are not shown to students (they are in ``extra_data``, for the instructor). What students
+see before grades are published: for each test, an entry with its *visible*
 cases only (``visibility: visible``), taken from ``python -m autograde validate`` on the same
 seed (the same inputs the student's own ``check()`` cell would draw, so nothing about hidden
 cases), and only when ``grade`` did not already pass every case. The points and the diagnosis
@@ -61,7 +62,7 @@ set -euo pipefail
 ROOT="${AUTOGRADE_GRADESCOPE_ROOT:-/autograder}"
 cd "$ROOT/source"
 PY=""
-for c in python3.13 python3.12 python3.11 python3; do
+for c in python3.11 python3.12 python3.13 python3; do  # the pins were resolved on 3.11
   if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then PY="$c"; break; fi
 done
 if [ -z "$PY" ]; then
@@ -75,7 +76,7 @@ if ! "$PY" -m venv --help >/dev/null 2>&1; then apt-get install -y -qq python3-v
 "$PY" -m venv "$ROOT/venv"
 "$ROOT/venv/bin/python" -m pip install --quiet --upgrade pip
 PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu "$ROOT/venv/bin/python" -m pip install --quiet -r requirements.txt
-"$ROOT/venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e .
+"$ROOT/venv/bin/python" -m pip install --quiet --no-deps -e .
 "$ROOT/venv/bin/python" -c "import autograde, torch, numpy; print('autograde ready: torch', torch.__version__)"
 """
 
