@@ -220,6 +220,9 @@ def test_hidden_cases_stay_hidden_until_published(harness):
     scored = next(t for t in res["tests"] if t["name"].startswith("mse_loss: score"))
     assert visible["status"] == "passed" and "hidden cases are reported when grades are published" in visible["output"]
     assert scored["score"] == 0.0 and scored["visibility"] == "after_published" and "(N, C, L)" in scored["output"]
+    # the visible entry of a test that failed hidden cases only reads like one that passed every case
+    passed = next(t for t in harness["results"]["solution"]["tests"] if t["name"] == "mse_loss: visible cases")
+    assert visible == passed
 
 
 def test_missing_notebook_and_renamed_upload(harness):

@@ -41,6 +41,7 @@ ROOT_ENV = "AUTOGRADE_GRADESCOPE_ROOT"
 CONFIG = "gradescope.json"
 FORMAT = 1
 
+VISIBLE_PASS = "The visible cases pass; the hidden cases are reported when grades are published."
 FLAG_TEXT = {  # what a flag means, for the entry that shows it
     "tampering": "your code changed numpy, torch, builtins or the course's test helpers (or the notebook's saved "
                  "test output does not match what your code does); it changed no score: tests run outside your process.",
@@ -272,14 +273,12 @@ def to_results(result: dict, visible: dict[str, dict | None], *, elapsed: float,
             passed = bool(t.get("passed"))
             if unreadable:
                 v_status, v_out = "failed", t.get("message", "")
-            elif passed:
-                v_status = "passed"
-                v_out = "The visible cases pass."
+            elif passed:  # the same words as a test whose hidden cases failed: nothing told before publication
+                v_status, v_out = "passed", VISIBLE_PASS
             elif seen and tid in seen:
                 v = seen[tid]
                 v_status = "passed" if v["passed"] else "failed"
-                v_out = ("The visible cases pass; the hidden cases are reported when grades are published."
-                         if v["passed"] else v["message"] + (("\n" + _flags_text(v["flags"])) if v["flags"] else ""))
+                v_out = (VISIBLE_PASS if v["passed"] else v["message"] + (("\n" + _flags_text(v["flags"])) if v["flags"] else ""))
             else:
                 v_status, v_out = None, "The result of this test is shown when grades are published."
             entry = {"name": f"{prefix}{tid}: visible cases", "output": v_out, "visibility": "visible"}
