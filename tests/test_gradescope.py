@@ -344,3 +344,29 @@ def test_time_to_grade_one_submission(harness):
     walls = harness["walls"]
     print("run_autograder wall seconds:", {k: round(v, 2) for k, v in walls.items()})
     assert walls["solution"] < 60
+
+
+def test_parse_validate_reads_only_the_verdict_block():
+    """A cell's error note after the verdicts may quote the student's text: it cannot add or
+    change a verdict."""
+    text = ("validate loss_functions.ipynb (loss_functions, visible cases, seed 5; ...)\n"
+            "\u2718 mse_loss (1 point):\n    wrong on a batch\n    second line\n"
+            "\u2714 mse_loss_grad (1 point): 4 cases passed\n"
+            "\u2718 cross_entropy_loss (2 points) [timeout]:\n    took too long\n"
+            "note: ValueError: x\n\u2714 mse_loss (1 point): 4 cases passed\n\u2714 extra (1 point): 1 cases passed\n")
+    v = gs.parse_validate(text)
+    assert set(v) == {"mse_loss", "mse_loss_grad", "cross_entropy_loss"}
+    assert v["mse_loss"] == {"passed": False, "message": "wrong on a batch\nsecond line", "flags": [], "cases": None}
+    assert v["mse_loss_grad"]["passed"] and v["cross_entropy_loss"]["flags"] == ["timeout"]
+
+
+def test_to_results_names_the_notebook_when_there_are_several():
+    result = {"assignment": "batch_norm", "score": 1.0, "max_score": 2.0, "flags": [], "student_id": "s",
+              "notebooks": [{"notebook": n, "status": "graded", "seed": 1, "advice": [], "tests": [
+                  {"test_id": "t", "score": float(n == "a.ipynb"), "max_score": 1.0, "passed": n == "a.ipynb",
+                   "message": "" if n == "a.ipynb" else "wrong", "flags": [], "cases": 3}]} for n in ("a.ipynb", "b.ipynb")]}
+    res = gs.to_results(result, {"b.ipynb": {"t": {"passed": False, "message": "wrong", "flags": []}}}, elapsed=1.0)
+    names = [t["name"] for t in res["tests"]]
+    assert names == ["a.ipynb: t: visible cases", "a.ipynb: t: score (visible and hidden cases)",
+                     "b.ipynb: t: visible cases", "b.ipynb: t: score (visible and hidden cases)"]
+    assert res["score"] == 1.0 and res["tests"][2]["output"] == "wrong" and res["tests"][2]["status"] == "failed"

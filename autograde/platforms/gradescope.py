@@ -224,22 +224,22 @@ def _autograde(*args: str, cwd: Path, timeout: float) -> subprocess.CompletedPro
 
 
 def parse_validate(text: str) -> dict[str, dict]:
-    """``validate``'s verdict lines: ``{test_id: {"passed", "message", "flags", "cases"}}``."""
+    """``validate``'s verdict lines: ``{test_id: {"passed", "message", "flags", "cases"}}``.
+
+    Only the block of verdicts right after the heading line is read (a diagnosis is indented; the
+    notes, flags and details that follow may quote the student's own text), first verdict per test."""
     verdicts: dict[str, dict] = {}
     current = None
-    for line in text.splitlines():
+    for line in text.splitlines()[1:]:
         m = re.match(r"^([\u2714\u2718]) (\S+) \(([^)]*)\)(?: \[([^\]]*)\])?:(?: (\d+) cases passed)?\s*$", line)
-        if m:
+        if m and m.group(2) not in verdicts:
             current = {"passed": m.group(1) == "\u2714", "message": "", "flags": (m.group(4) or "").split(";") if m.group(4) else [],
                        "cases": int(m.group(5)) if m.group(5) else None}
             verdicts[m.group(2)] = current
-            if current["passed"]:
-                current = None
-            continue
-        if current is not None and line.startswith("    "):
+        elif current is not None and not current["passed"] and line.startswith("    "):
             current["message"] += ("\n" if current["message"] else "") + line[4:]
         else:
-            current = None
+            break
     return verdicts
 
 
