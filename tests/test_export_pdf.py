@@ -59,7 +59,8 @@ def pdfs(tmp_path_factory):
     subs = tmp / "submitted"
     answer = "ALICE-ANSWER: np.exp overflows to inf; subtracting the row maximum keeps it finite."
     files = {
-        ("alice", "loss_functions", "loss_functions.ipynb"): dumps(edit(student_solution(), replace={"q_overflow": answer})),
+        ("alice", "loss_functions", "loss_functions.ipynb"): dumps(edit(student_solution(), replace={"q_overflow": answer},
+                                                                       test_output={"scale_demo": "scale   1000: loss = 1182\n"})),
         ("alice", "batch_norm", "bn_mlp.ipynb"): _bn_mlp(),  # batch_norm.ipynb not submitted
         ("bob", "loss_functions", "loss_functions.ipynb"): b'{"cells": [',
         ("carol", "loss_functions", "loss_functions (1).ipynb"): dumps(edit(student_solution(), replace={
@@ -88,19 +89,22 @@ def test_one_question_one_page(pdfs):
     text = pages[0]
     assert "question q_overflow (1 point)" in text
     assert "Question (graded by hand)" in text and "naive implementation" in text  # the prompt
-    assert "for _scale in [1, 10, 100, 1000, 10000]" in text  # the code cell it refers to
+    assert "scale 1000: loss = 1182" in text  # the output of the code cell it refers to
+    assert "for _scale in" not in text  # not the course's code
     assert "ALICE-ANSWER: np.exp overflows to inf" in text
 
 
 def test_every_question_starts_a_page_in_order(pdfs):
     reader = pypdf.PdfReader(str(pdfs / "alice" / "batch_norm.pdf"))
     pages = [_text(p) for p in reader.pages]
+    assert len(pages) == 4, pages  # four questions, each on one page
     heads = ["question q_eps (1 point)", "question q_curves (2 points)", "question q_modes (1 point)",
              "question q_bias (1 point)"]
     where = [next(i for i, t in enumerate(pages) if h in t) for h in heads]
     assert where == sorted(where) and len(set(where)) == 4, where
     assert all(pages[i].startswith("batch_norm \u00b7") for i in where)  # each question heads its page
     assert "batch_norm.ipynb was not submitted" in pages[where[0]]
+    assert "def train(model" not in " ".join(pages)  # the course's training code: its outputs only
     curves = " ".join(pages[where[1]:where[2]])
     assert "Question 1 (2 points)" in curves and "CURVES-ANSWER" in curves
     images = [name for p in reader.pages[where[1]:where[2]] for name in (p.images and [i.name for i in p.images])]

@@ -4,8 +4,9 @@ For Gradescope's manual grading (as Otter does): ``OUT/<student>/<assignment>.pd
 each hand-graded question of the assignment (the solution notebooks' cells that nbgrader grades
 by hand: ``grade`` and ``solution`` both true, or a ``task``), in notebook order, one section
 that starts on a new page: a heading naming the question and its points, the prompt (the cells
-since the previous answer or test cell: the question's text and the code cells it refers to,
-with the student's saved outputs, figures included) and the student's answer.
+since the previous answer or test cell: the question's text and the student's saved outputs,
+figures included, of the code cells it refers to; the code of the course's own cells is left
+out, a student's code cell is shown) and the student's answer.
 
 Rendered by Chromium through Playwright's ``page.pdf`` (Debian's ``/usr/bin/chromium``, no browser
 download, no LaTeX). Students' markdown is rendered with raw HTML escaped and only text and
@@ -137,11 +138,16 @@ def _join(x) -> str:
     return "".join(x) if isinstance(x, list) else str(x or "")
 
 
-def _cell_html(cell, md) -> str:
+def _cell_html(cell, md, prompt: bool = False) -> str:
+    """A cell as HTML. In a prompt, a code cell the course wrote (nbgrader ``locked``) shows only
+    the student's saved outputs: the grader reads what it produced, not its code."""
     if cell.get("cell_type") == "markdown":
         return md.render(_src(cell))
     if cell.get("cell_type") == "code":
-        return f"<pre>{html.escape(_src(cell))}</pre>{_outputs(cell)}"
+        out = _outputs(cell)
+        if prompt and _nbg(cell).get("locked"):
+            return out or "<p class=\"missing\">(no saved output: the student did not run this cell)</p>"
+        return f"<pre>{html.escape(_src(cell))}</pre>{out}"
     return ""
 
 
@@ -160,7 +166,7 @@ def question_html(q: Question, cells: list[dict] | None, assignment: str, md, pr
     start = idx
     while start > 0 and not _is_boundary(cells[start - 1]):
         start -= 1
-    prompt = "".join(_cell_html(c, md) for c in cells[start:idx])
+    prompt = "".join(_cell_html(c, md, prompt=True) for c in cells[start:idx])
     answer = _cell_html(cells[idx], md)
     if not _src(cells[idx]).strip() or _src(cells[idx]).strip() == "YOUR ANSWER HERE":
         answer = "<p class=\"missing\">(no answer written)</p>"
