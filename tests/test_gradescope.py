@@ -27,7 +27,7 @@ from catalog.loss_functions import MISTAKES
 from autograde.platforms import gradescope as gs
 from autograde.paths import ROOT
 
-pytestmark = pytest.mark.slow  # runs grade, run_autograder and validate about fifteen times
+pytestmark = pytest.mark.slow  # runs grade, run_autograder and validate about a dozen times
 
 SEED = 4242
 ASSIGNMENT = "loss_functions"
