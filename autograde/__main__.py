@@ -1,4 +1,4 @@
-"""The instructor and student command line: ``python -m autograde {release,validate,grade} ...``."""
+"""The instructor and student command line: ``python -m autograde {release,validate,grade,gradescope,similarity,export-pdf} ...``."""
 from __future__ import annotations
 
 import argparse
@@ -16,9 +16,14 @@ def main(argv: list[str] | None = None) -> int:
     rel.add_argument("--check", action="store_true", help="fail, naming the file, if exercises/ is out of date")
 
     _add_grading_commands(sub)
+    from .platforms import cli as platforms  # gradescope, similarity, export-pdf (README: Grading)
+
+    platforms.add_commands(sub, _one_line_errors)
 
     args = ap.parse_args(argv)
     try:
+        if args.command in platforms.COMMANDS:
+            return platforms.dispatch(args)
         if args.command == "release":
             from .release import release
 
