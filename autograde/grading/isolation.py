@@ -217,12 +217,24 @@ def server_command(argv: list[str], *, kind: str, env: dict[str, str]) -> tuple[
     return cmd, _preexec(uid, nproc)
 
 
+def server_python() -> str:
+    """The interpreter the servers run: the executable's folder resolved (a .venv that is itself a
+    link is bound at its real path), its name kept (a virtual environment's python finds its
+    pyvenv.cfg beside it)."""
+    return os.path.join(os.path.realpath(os.path.dirname(sys.executable)), os.path.basename(sys.executable))
+
+
+_NESTED = ("import ctypes, sys; libc = ctypes.CDLL(None, use_errno=True); "
+           f"sys.exit(libc.unshare({CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC}) != 0)")
+
+
 @functools.lru_cache(maxsize=None)
 def problem() -> str | None:
     """None when the sandbox works here; else why not (one line). Probed once per process by
-    starting ``true`` in it."""
+    starting the servers' Python in it, which makes a student process's namespaces (a container
+    may allow bwrap's clone but not unshare)."""
     try:
-        cmd, pre = server_command(["/bin/true"], kind="torch", env={"PATH": "/usr/bin:/bin"})
+        cmd, pre = server_command([server_python(), "-I", "-c", _NESTED], kind="numpy", env={"PATH": "/usr/bin:/bin"})
         r = subprocess.run(cmd, preexec_fn=pre, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE, timeout=60)
     except Unavailable as exc:

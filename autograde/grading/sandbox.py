@@ -21,14 +21,11 @@ from the student's side is unpickled: the server answers JSON, the student proce
 """
 from __future__ import annotations
 
-import json
 import os
 import select
 import signal
 import socket
-import subprocess
 import sys
-import threading
 import time
 
 from ..errors import CheckFailure

@@ -110,14 +110,26 @@ def _children_of(pid: int) -> list[int]:
     return out
 
 
-def _kill_everything(pid: int, statuses: dict) -> None:
+def _kill_everything(pid: int, statuses: dict, isolated: bool) -> None:
     """Kill the student process and its process group (when isolated, its PID namespace dies
-    with it), and every descendant left with the zygote (a subreaper), then reap them."""
+    with it; without isolation as root, every process of its own uid), and every descendant left
+    with the zygote (a subreaper), then reap them."""
     for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
         try:
             target()
         except (ProcessLookupError, PermissionError):
             pass
+    if not isolated and os.geteuid() == 0:
+        uid = isolation.UID_BASE + pid
+        helper = os.fork()
+        if helper == 0:  # kill(-1) as that uid: every process of the uid, atomically
+            try:
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+                os.kill(-1, signal.SIGKILL)
+            finally:
+                os._exit(0)
+        os.waitpid(helper, 0)
     _reap(statuses, block_pid=pid)
     for _ in range(50):
         left = _children_of(os.getpid())
@@ -184,7 +196,7 @@ def main(fd: int, parent: int, kind: str, isolated: bool) -> None:
             for f in fds:
                 os.close(f)
             pid = int(req["pid"])
-            _kill_everything(pid, statuses)
+            _kill_everything(pid, statuses, isolated)
             if pid in scratch:
                 shutil.rmtree(scratch.pop(pid), ignore_errors=True)
             reply({"status": statuses.pop(pid, None)})

@@ -10,7 +10,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 
@@ -36,10 +35,7 @@ def _server_argv(fd: int, kind: str, isolated: bool) -> list[str]:
     root = str(isolation.PACKAGE.parent)
     boot = (f"import sys; sys.path.insert(0, {root!r}); import autograde.grading.server as s; "
             f"s.main({fd}, {os.getpid()}, {kind!r}, {isolated!r})")
-    # the executable's folder resolved (a .venv that is itself a link is bound at its real path), its
-    # name kept (a virtual environment's python finds its pyvenv.cfg beside it)
-    exe = os.path.join(os.path.realpath(os.path.dirname(sys.executable)), os.path.basename(sys.executable))
-    return [exe, "-I", "-c", boot]
+    return [isolation.server_python(), "-I", "-c", boot]
 
 
 class Zygote:

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import sysconfig
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path

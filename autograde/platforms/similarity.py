@@ -25,7 +25,6 @@ import io
 import itertools
 import json
 import logging
-import re
 import statistics
 import time
 from dataclasses import dataclass, field
