@@ -321,7 +321,10 @@ def test_submission_cannot_write_results_read_solutions_or_outlive_the_run(harne
         assert network.startswith("isolated" if namespaces else "not isolated"), network
         stdout = graded["notebooks"][0]["stdout"]
         assert "ATTACK" in stdout, stdout
-        assert "'public': '\"\"\"" in stdout, stdout  # the autograder's folder is reachable: what stops the rest is the lock-down
+        if namespaces:  # the sandbox's allow-list: the autograder's folder does not exist for the student
+            assert "'public': 'FileNotFoundError'" in stdout, stdout
+        else:  # the autograder's folder is reachable: what stops the rest is the lock-down
+            assert "'public': '\"\"\"" in stdout, stdout
         assert "'write_results': 'written'" not in stdout, stdout
         assert "'solutions': 'PermissionError'" in stdout or "'solutions': 'FileNotFoundError'" in stdout, stdout
         assert "'config': 'PermissionError'" in stdout or "'config': 'FileNotFoundError'" in stdout, stdout

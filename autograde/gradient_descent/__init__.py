@@ -3,16 +3,6 @@ Nesterov, weight decay) and the training loop.
 
 Notebook use: ``from autograde.gradient_descent import check, validate`` then ``check("sgd_momentum")``.
 """
+from .. import lazy_check
 
-
-def __getattr__(name: str):
-    """``check`` and ``validate`` import the checks (and torch) only when asked for: the grader's
-    process for numpy exercises imports this package's drivers without them."""
-    if name in ("check", "validate"):
-        from ..core import make_check
-        from .checks import TESTS
-
-        check = globals()["check"] = make_check(TESTS, "gradient_descent")
-        globals()["validate"] = check.validate  # validate(): the grader's checks on the saved notebook
-        return globals()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_check("gradient_descent")  # check and validate, on first use

@@ -4,7 +4,16 @@ from __future__ import annotations
 COMMANDS = ("gradescope", "similarity", "export-pdf")
 
 
+def _folders(parser) -> None:
+    """The arguments a command over a class's submissions takes."""
+    parser.add_argument("--submissions", required=True, metavar="DIR", help="nbgrader's submitted/ folder")
+    parser.add_argument("--out", required=True, metavar="DIR")
+    parser.add_argument("--assignment", action="append", metavar="NAME", help="only this assignment (repeatable)")
+
+
 def add_commands(sub, one_line_errors) -> None:
+    from ..grading.records import Limits
+
     g = one_line_errors(sub.add_parser(
         "gradescope", help="build a Gradescope autograder zip for one assignment",
         description="Build a Gradescope autograder (setup.sh, run_autograder, the course's grader) for ASSIGNMENT; "
@@ -12,16 +21,16 @@ def add_commands(sub, one_line_errors) -> None:
     g.add_argument("assignment", metavar="ASSIGNMENT")
     g.add_argument("--out", default=None, metavar="ZIP", help="where the zip goes (default ASSIGNMENT_gradescope.zip)")
     g.add_argument("--seed", type=int, default=None, help="seed base (default: a random one, kept in the zip)")
-    g.add_argument("--timeout", type=float, default=30.0, metavar="S", help="time limit per call into student code (default 30)")
-    g.add_argument("--memory", default="4G", metavar="SIZE", help="address-space limit per student process (default 4G)")
+    g.add_argument("--timeout", type=float, default=Limits.timeout, metavar="S",
+                   help=f"time limit per call into student code (default {Limits.timeout:g})")
+    g.add_argument("--memory", default=f"{Limits.memory // 2**30}G", metavar="SIZE",
+                   help=f"address-space limit per student process (default {Limits.memory // 2**30}G)")
 
     s = one_line_errors(sub.add_parser(
         "similarity", help="pairs of students whose own code is unusually similar (CSV and HTML report)",
         description="Compare each student's own code (the released template removed) with every other "
                     "student's, with copydetect's fingerprints; write similarity.csv and similarity.html."))
-    s.add_argument("--submissions", required=True, metavar="DIR", help="nbgrader's submitted/ folder")
-    s.add_argument("--out", required=True, metavar="DIR")
-    s.add_argument("--assignment", action="append", metavar="NAME", help="only this assignment (repeatable)")
+    _folders(s)
     s.add_argument("--threshold", type=float, default=None, metavar="T",
                    help="pairs scoring at least T (0..1) are shown side by side (default 0.5)")
     s.add_argument("--top", type=int, default=50, metavar="N", help="at most N pairs side by side and N in the ranking (default 50)")
@@ -30,9 +39,7 @@ def add_commands(sub, one_line_errors) -> None:
         "export-pdf", help="PDFs of the hand-graded answers, one question per page (Gradescope manual grading)",
         description="Write OUT/<student>/<assignment>.pdf: each hand-graded question (prompt, the student's answer "
                     "and outputs) on its own page, rendered by Chromium (no LaTeX)."))
-    p.add_argument("--submissions", required=True, metavar="DIR", help="nbgrader's submitted/ folder")
-    p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--assignment", action="append", metavar="NAME", help="only this assignment (repeatable)")
+    _folders(p)
     p.add_argument("--chromium", default=None, metavar="PATH", help="the Chromium to use (default /usr/bin/chromium)")
 
 
