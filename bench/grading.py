@@ -252,10 +252,12 @@ def main(argv=None) -> int:
     # process and the student process overlap the worker).
     cores = os.cpu_count() or 1
     bound = w1_s / (w2_cpu / cores)
-    goals.append(f"CPU seconds (grader, workers, student processes): --workers 1 {w1_cpu:.1f} s over {w1_s:.1f} s "
+    goals.append(f"CPU seconds the grader's process tree accounts (its own and its workers'; the sandboxed servers and "
+                 f"student processes are reaped inside their PID namespace, so not all of theirs is counted: the figures "
+                 f"below are lower bounds): --workers 1 {w1_cpu:.1f} s over {w1_s:.1f} s "
                  f"wall ({w1_cpu / w1_s:.2f} cores busy), --workers 2 {w2_cpu:.1f} s over {w2_s:.1f} s "
-                 f"({w2_cpu / w2_s:.2f} cores busy); with all {cores} cores busy on the 2-worker run's CPU work, "
-                 f"1 -> 2 workers could reach at most {bound:.2f}x")
+                 f"({w2_cpu / w2_s:.2f} cores busy); with all {cores} cores busy on that CPU work, "
+                 f"1 -> 2 workers could reach at most {bound:.2f}x (an upper bound, since the CPU is undercounted)")
     if nbg_s is not None:
         goals.insert(0, f"--workers 2 vs plain nbgrader: {nbg_s / w2_s:.2f}x (goal >= 3: {'met' if nbg_s / w2_s >= 3 else 'NOT met'})")
     same = sum(g1[k] == g2[k] for k in g1)
