@@ -39,7 +39,6 @@ GiB = 2**30
 DEFAULT_MEMORY = Limits.memory
 DEFAULT_TIMEOUT = Limits.timeout
 UID_BASE = isolation.UID_BASE
-OUTPUT = ("stdout", "stderr")  # what the student process's messages carry besides their value
 
 
 class Timeout(Exception):
@@ -269,7 +268,7 @@ class Sandbox:
         raise SandboxError("too many restarts")
 
     def _output(self, msg: dict) -> None:
-        for name in OUTPUT:
+        for name in wire.OUTPUT:
             text = msg.get(name)
             if isinstance(text, str) and text:
                 setattr(self, name, (getattr(self, name) + wire.clean(text)[:8192])[-16384:])

@@ -22,8 +22,6 @@ from . import isolation, wire
 
 GiB = 2**30
 
-OUTPUT = ("stdout", "stderr")
-
 
 def confine(spec: dict, isolated: bool, parent: int, output: "_Output") -> dict:
     """Limits, capabilities, environment and working folder of the student process (its
@@ -115,8 +113,8 @@ class _Output:
     CAP = 4096
 
     def __init__(self, folder: str):
-        self.paths = {name: os.path.join(folder, f".{name}.txt") for name in OUTPUT}
-        self.sent = dict.fromkeys(OUTPUT, 0)
+        self.paths = {name: os.path.join(folder, f".{name}.txt") for name in wire.OUTPUT}
+        self.sent = dict.fromkeys(wire.OUTPUT, 0)
 
     def redirect(self) -> None:
         null = os.open(os.devnull, os.O_RDONLY)
@@ -132,7 +130,7 @@ class _Output:
 
     def new(self) -> dict[str, str]:
         out = {}
-        for name in OUTPUT:
+        for name in wire.OUTPUT:
             try:
                 getattr(sys, name).flush()
                 with open(self.paths[name], "rb") as f:

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..plain import Opaque
 
+OUTPUT = ("stdout", "stderr")  # the student process's output, new text of which rides on its messages
 MAX_FRAME = 256 * 2**20  # bytes of one student -> grader message (header + buffers)
 MAX_HEADER = 8 * 2**20
 MAX_NODES = 100_000
