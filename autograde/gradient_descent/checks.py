@@ -14,7 +14,7 @@ SGD is run on the student's side by :func:`drivers.sgd_steps`, which keeps the a
 and whether the gradients it passed were changed. ``train`` gets a reference optimizer and the
 reference batching, so that it is graded on the loop alone.
 
-The ``diagnoses`` are what known mistakes compute on the same inputs (:func:`simulate`, numpy);
+The ``diagnoses`` are what known mistakes compute on the same inputs (:mod:`.mistakes`, numpy);
 when the student's whole trajectory matches one, the failure names that mistake.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ import numpy as np
 
 from ..core import FLOAT64, CheckFailure, Opaque, Registry, expect_close
 from . import drivers
+from .mistakes import BUFFER_IS_GRAD, GRADS_CHANGED, NOT_IN_PLACE, REBIND, SHARED, sgd_mistakes, simulate
 from . import reference as ref
 
 TESTS = Registry()
@@ -198,146 +199,6 @@ def _wd(r):
     return float(r.uniform(0.05, 0.3))
 
 
-def simulate(params, grads, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
-             mistake: str = "", reuse: bool = False):
-    """numpy SGD as torch.optim.SGD defines it, or with one known ``mistake``. [step][i] arrays."""
-    ps = [np.array(p, dtype=np.float64) for p in params]
-    bufs: list = [None] * len(ps)
-    shared: dict = {}  # mistake "shared": one buffer per parameter shape, shared by the arrays of that shape
-    out = []
-    for t, gs in enumerate(grads):
-        for i, (p, g) in enumerate(zip(ps, gs)):
-            g = np.asarray(g, dtype=np.float64)
-            wd = 0.0 if mistake == "wd_ignored" else weight_decay
-            if mistake == "wd_double":
-                d = g + 2 * wd * p
-            elif mistake == "wd_sign":
-                d = g - wd * p
-            elif mistake in ("wd_after", "wd_no_lr"):
-                d = g
-            else:
-                d = g + wd * p
-            if mistake == "damp_no_momentum" and not momentum:
-                d = (1 - dampening) * d
-            mu = 0.0 if mistake == "no_momentum" else momentum
-            if mu:
-                if mistake == "shared":
-                    b = shared.get(p.shape)
-                elif mistake == "shared_one":  # ONE buffer, restarted when the shape does not fit
-                    b = shared.get("one")
-                    b = b if b is not None and b.shape == p.shape else None
-                else:
-                    b = bufs[i]
-                if mistake == "ema":
-                    b = mu * (0.0 if b is None else b) + (1 - mu) * d
-                elif b is None:
-                    b = (1 - dampening) * d if mistake == "damp_first" else d.copy()
-                else:
-                    if mistake == "alias" and reuse and t == 1:
-                        b = d  # the array given at step 1 now holds step 2's gradient
-                    w = dampening if mistake == "tau_weight" else 1.0 if mistake == "damp_ignored" else 1 - dampening
-                    b = mu * b + w * d
-                if mistake == "shared":
-                    shared[p.shape] = b
-                elif mistake == "shared_one":
-                    shared["one"] = b
-                else:
-                    bufs[i] = b
-                if nesterov and mistake == "nesterov_one_plus":
-                    d = (1 + mu) * b
-                elif nesterov and mistake != "nesterov_plain":
-                    d = d + mu * b
-                else:
-                    d = b
-            if mistake == "wd_after":
-                d = d + weight_decay * p
-            if mistake == "wd_no_lr":
-                p -= weight_decay * p
-            p += lr * d if mistake == "ascent" else -lr * d
-        out.append([p.copy() for p in ps])
-    return out
-
-
-DAMP_FIRST = ("the first momentum step must not be dampened: PyTorch sets b_1 = g (a copy of the first gradient), and "
-              "only from the second step on b_t = μ b_(t-1) + (1 - τ) g_t. (A buffer that starts at zero dampens the "
-              "first step.)")
-DAMP_IGNORED = ("dampening is ignored: with dampening τ the buffer is b_t = μ b_(t-1) + (1 - τ) g_t from the second "
-                "step on (b_1 = g); yours adds the whole gradient, μ b_(t-1) + g_t.")
-TAU_WEIGHT = "dampening applied with the wrong weight (τ instead of 1 - τ): b_t = μ b_(t-1) + (1 - dampening) g_t."
-EMA = ("you use the moving-average form b = μ b + (1 - μ) g. torch.optim.SGD's buffer is b_t = μ b_(t-1) + (1 - τ) g_t "
-       "with the dampening τ (0 by default), starting at b_1 = g.")
-NO_MOMENTUM = ("momentum is ignored: your steps are plain SGD steps. With momentum μ > 0 the step is θ ← θ - lr·b_t, "
-               "b_t = μ b_(t-1) + (1 - τ) g_t, b_1 = g.")
-SHARED = ("momentum buffer shared across parameters: each parameter needs its own momentum buffer, of its own shape "
-          "(keep a list of buffers, one per array in params; beware `[np.zeros(s)] * k`, which repeats ONE array).")
-SHARED_BY_SHAPE = ("momentum buffer shared across parameters of the same shape (a dict keyed by p.shape?): arrays "
-                   "of the same shape are still different parameters, "
-                   "and each needs its own momentum buffer. Keep a list of buffers, one per array in params.")
-SHARED_ONE = ("momentum buffer shared across parameters: you keep ONE buffer and start it afresh whenever the next "
-              "parameter's shape does not fit, so parameters of the same shape continue each other's buffer. Each "
-              "parameter needs its own momentum buffer: keep a list of buffers, one per array in params.")
-ALIAS = ("your momentum buffer is the gradient array itself (b_1 = g without a copy): the caller refills its gradient "
-         "arrays before each step (as PyTorch refills p.grad), so your buffer changed with them. Store a copy: "
-         "b = g.copy().")
-NESTEROV_PLAIN = "Nesterov uses g + μ·b, not b: with nesterov=True the step is θ ← θ - lr (g_t + μ b_t)."
-NESTEROV_ONE_PLUS = "Nesterov uses g + μ·b, not (1 + μ)·b: with nesterov=True the step is θ ← θ - lr (g_t + μ b_t)."
-WD_IGNORED = "weight_decay is ignored: add λθ to the gradient first, g ← g + λθ."
-WD_AFTER = ("weight decay must be added to the gradient before momentum: g ← g + λθ first, then b_t = μ b_(t-1) + "
-            "(1 - τ) g. You add λθ to the step after the buffer (decoupled weight decay, as in AdamW, is not "
-            "torch.optim.SGD's).")
-WD_DOUBLE = "your weight-decay term is 2λθ; torch.optim.SGD adds λθ to the gradient (the gradient of (λ/2)·‖θ‖²)."
-WD_SIGN = "the weight-decay term has the wrong sign: g ← g + λθ (it pulls the parameters towards zero)."
-WD_NO_LR = ("you shrink the parameters by (1 - λ) directly; weight decay is added to the gradient, g ← g + λθ, so the "
-            "learning rate multiplies it too.")
-DAMP_NO_MOMENTUM = ("dampening only acts on the momentum buffer: with momentum = 0 PyTorch ignores it, and the step "
-                    "is θ ← θ - lr·g.")
-ASCENT = "you step up the gradient: gradient descent subtracts, θ ← θ - lr·g."
-REBIND = ("your update rebinds the array instead of changing it in place: `params[i] = params[i] - lr * g` puts a NEW "
-          "array in the list, so the arrays the caller holds (the model's weights) never change. Update in place: "
-          "`p -= lr * d` (or `p[...] = ...`).")
-NOT_IN_PLACE = ("the parameter array you were given did not change: your update rebinds the array instead of changing "
-                "it in place (`p = p - lr * g` makes a new array and binds the local name to it; so does updating "
-                "copies made in __init__). torch.optim.SGD changes the parameters themselves: write `p -= lr * d`.")
-GRADS_CHANGED = ("step changed the gradient arrays it was given (e.g. `g += weight_decay * p`, or a momentum buffer "
-                 "that is the gradient array itself, updated in place). torch.optim.SGD leaves p.grad as it is: compute "
-                 "on new arrays, `d = g + weight_decay * p`.")
-BUFFER_IS_GRAD = ("step changed a gradient array passed at an EARLIER step: your momentum buffer is the gradient array "
-                  "itself (b_1 = g without a copy), and updating it in place changes the caller's gradient. Store a "
-                  "copy on the first step: b = g.copy() (torch clones it).")
-
-
-def sgd_mistakes(case) -> dict:
-    """message -> mistake name, for the mistakes that make a difference on this case."""
-    h = case["hyper"]
-    mu, tau = h.get("momentum", 0.0), h.get("dampening", 0.0)
-    wd, nest = h.get("weight_decay", 0.0), h.get("nesterov", False)
-    m = {ASCENT: "ascent"}
-    if tau and not mu:
-        m[DAMP_NO_MOMENTUM] = "damp_no_momentum"
-    if mu:
-        m[NO_MOMENTUM] = "no_momentum"
-        m[SHARED_BY_SHAPE] = "shared"
-        m[SHARED_ONE] = "shared_one"
-        m[EMA] = "ema"
-        m[TAU_WEIGHT] = "tau_weight"  # with τ = 0 the mistake drops the gradient: b_t = μ b_(t-1)
-        if tau:
-            m[DAMP_FIRST] = "damp_first"
-            m[DAMP_IGNORED] = "damp_ignored"
-        if case["reuse"] and not wd:
-            m[ALIAS] = "alias"
-    if nest:
-        m[NESTEROV_PLAIN] = "nesterov_plain"
-        m[NESTEROV_ONE_PLUS] = "nesterov_one_plus"
-    if wd:
-        m[WD_IGNORED] = "wd_ignored"
-        m[WD_DOUBLE] = "wd_double"
-        m[WD_SIGN] = "wd_sign"
-        m[WD_NO_LR] = "wd_no_lr"
-        if mu:
-            m[WD_AFTER] = "wd_after"
-    return m
-
-
 def run(student, driver, *args, what: str, case: str = "", broadcast_hint: str = ""):
     """student.run (whose failures name the student's code ``what``, not the driver), with the case
     and a hint added to a failure."""
@@ -381,7 +242,7 @@ def check_sgd_case(student, case):
         raise CheckFailure(f"SGD is wrong on {where}: {NOT_IN_PLACE}")
     for message, mistake in sgd_mistakes(case).items():
         try:
-            model = simulate(case["params"], case["grads"], **case["hyper"], mistake=mistake, reuse=case["reuse"])
+            model = simulate(case["params"], case["grads"], case["hyper"], mistake, reuse=case["reuse"])
         except ValueError:
             continue
         if _all_close(got, model, *MODEL_TOL):

@@ -14,6 +14,9 @@ Nothing here imports torch: the drivers run under the numpy exercise's framework
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import numpy as np
 
 from ..execution import graded
@@ -28,16 +31,59 @@ def epoch_batches(n, batch_size, rng):
     return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
-class ReferenceSGD:
-    """torch.optim.SGD in numpy (in-place updates of the arrays in ``params``). Counts its steps
-    and records whether each step got the gradients that loss_and_grad returned last."""
+@dataclass(frozen=True)
+class Rule:
+    """torch.optim.SGD's update for one parameter, a piece per field; a known mistake replaces one
+    (autograde/gradient_descent/mistakes.py). d is the direction, b the momentum buffer, g the
+    gradient, p the parameter, mu/tau/wd the momentum, dampening and weight decay."""
 
-    def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, loss=None):
+    decay: Callable = lambda g, p, wd: g + wd * p  # the gradient with weight decay
+    damp_without_momentum: bool = False  # dampen d although momentum is 0
+    momentum: bool = True  # use the momentum buffer at all
+    buffers: str = "own"  # "own": one per parameter; "by_shape": one per shape; "one": one, restarted when the shape changes
+    first: Callable = lambda d, tau: d.copy()  # b_1
+    next: Callable = lambda b, d, mu, tau: mu * b + (1 - tau) * d  # b_t from b_(t-1)
+    ema: bool = False  # b = mu b + (1 - mu) d from a zero buffer, every step
+    alias: bool = False  # b_1 is the caller's gradient array itself (seen when the caller refills it)
+    nesterov: Callable = lambda d, b, mu: d + mu * b
+    after: Callable = lambda d, p, wd: d  # added to the direction after momentum
+    shrink: bool = False  # p -= wd p, outside the learning rate
+    sign: float = -1.0  # p += sign * lr * d
+
+
+TORCH_SGD = Rule()
+
+
+class ReferenceSGD:
+    """torch.optim.SGD in numpy (in-place updates of the arrays in ``params``), or a known mistake
+    of it (``rule``). Counts its steps and records whether each step got the gradients that
+    loss_and_grad returned last. ``reuse``: the caller refills the same gradient arrays each step."""
+
+    def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, loss=None,
+                 rule: Rule = TORCH_SGD, reuse: bool = False):
         self.params, self.lr, self.momentum, self.dampening = params, lr, momentum, dampening
         self.weight_decay, self.nesterov = weight_decay, nesterov
         self.buffers = [None] * len(params)
+        self.shared: dict = {}  # buffers of a rule that shares them
+        self.rule, self.reuse = rule, reuse
         self.loss = loss  # the RecordingLoss whose latest gradients step should receive
         self.steps, self.foreign_grads = 0, 0
+
+    def _buffer(self, i, p):
+        if self.rule.buffers == "by_shape":
+            return self.shared.get(p.shape)
+        if self.rule.buffers == "one":
+            b = self.shared.get("one")
+            return b if b is not None and b.shape == p.shape else None
+        return self.buffers[i]
+
+    def _keep(self, i, p, b):
+        if self.rule.buffers == "by_shape":
+            self.shared[p.shape] = b
+        elif self.rule.buffers == "one":
+            self.shared["one"] = b
+        else:
+            self.buffers[i] = b
 
     def step(self, grads):
         self.steps += 1
@@ -46,14 +92,27 @@ class ReferenceSGD:
         if last is None or len(grads) != len(last) or not all(g.shape == l.shape and np.array_equal(g, l)
                                                               for g, l in zip(grads, last)):
             self.foreign_grads += 1
+        r, mu, tau, wd = self.rule, self.momentum, self.dampening, self.weight_decay
         for i, (p, g) in enumerate(zip(self.params, grads)):
-            d = g + self.weight_decay * p if self.weight_decay else g
-            if self.momentum:
-                b = self.buffers[i]
-                b = d.copy() if b is None else self.momentum * b + (1 - self.dampening) * d
-                self.buffers[i] = b
-                d = d + self.momentum * b if self.nesterov else b
-            p -= self.lr * d
+            d = r.decay(g, p, wd)
+            if r.damp_without_momentum and not mu:
+                d = (1 - tau) * d
+            if mu and r.momentum:
+                b = self._buffer(i, p)
+                if r.ema:
+                    b = mu * (0.0 if b is None else b) + (1 - mu) * d
+                elif b is None:
+                    b = r.first(d, tau)
+                else:
+                    if r.alias and self.reuse and self.steps == 2:
+                        b = d  # the array given at step 1 now holds step 2's gradient
+                    b = r.next(b, d, mu, tau)
+                self._keep(i, p, b)
+                d = r.nesterov(d, b, mu) if self.nesterov else b
+            d = r.after(d, p, wd)
+            if r.shrink:
+                p -= wd * p
+            p += r.sign * self.lr * d
 
 
 def least_squares(params, X, y):
