@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from .check import make_check
 from .compare import DIAGNOSIS, FLOAT32, FLOAT64, Tol, as_numeric, expect_close, tol_for
-from .errors import CheckFailure, Forbidden
+from .errors import CheckFailure, DriverProblem, Forbidden
 from .execution import MissingName, call_function, execute, graded, subject
 from .guard import FRAMEWORKS, NORMALIZATIONS, FrameworkGuard, current_policy, framework_policy, watch_threads
 from .plain import Opaque, same, to_plain
@@ -36,7 +36,7 @@ from .registry import (Advice, Context, Registry, Test, Verdict, fresh_seed, pre
                        run_test)
 from .student import LocalStudent, Student, describe_error
 
-__all__ = ["Advice", "CheckFailure", "Context", "DIAGNOSIS", "FLOAT32", "FLOAT64", "FRAMEWORKS", "Forbidden",
+__all__ = ["Advice", "CheckFailure", "Context", "DIAGNOSIS", "DriverProblem", "FLOAT32", "FLOAT64", "FRAMEWORKS", "Forbidden",
            "FrameworkGuard", "LocalStudent", "MissingName", "NORMALIZATIONS", "Opaque", "Registry", "Student",
            "Test", "Tol", "Verdict", "as_numeric", "call_function", "current_policy", "describe_error", "execute",
            "expect_close", "framework_policy", "fresh_seed", "graded", "make_check", "prerequisite_failures",

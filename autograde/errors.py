@@ -1,4 +1,5 @@
-"""The two exceptions both sides of the trust boundary know: a failed check, and forbidden use."""
+"""The exceptions both sides of the trust boundary know: a failed check, forbidden use, and a
+driver's own diagnosis."""
 from __future__ import annotations
 
 class CheckFailure(AssertionError):
@@ -14,6 +15,12 @@ class CheckFailure(AssertionError):
                 line = f"\u2718 {line}" if i == 0 else f"  {line}"
             out += wrap(line)
         return out
+
+
+class DriverProblem(Exception):
+    """Raised by a driver that finds something wrong which is not an exception of the student's
+    code (a forward pass that returns one value instead of ``(out, cache)``...): the message is the
+    diagnosis, shown as it is."""
 
 
 class Forbidden(CheckFailure):

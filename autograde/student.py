@@ -28,6 +28,8 @@ class Student:
             # a driver's own detection, or the grader's process refusing a framework / a normalization
             if err["type"] in ("Forbidden", "FrameworkUnavailable", "NormalizationUnavailable"):
                 raise Forbidden(f"{what}: {err['message']}" if err["type"] != "Forbidden" else err["message"])
+            if err["type"] == "DriverProblem":  # a driver's own diagnosis
+                raise CheckFailure(err["message"])
             raise CheckFailure(describe_error(err, what))
         return outcome["value"]
 

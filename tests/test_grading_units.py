@@ -395,3 +395,21 @@ def test_a_namedtuple_answer_is_plain_data():
     pair = namedtuple("pair", "dx dgamma")
     got = to_plain(pair(np.ones(2), [1.0]))
     assert type(got) is tuple and np.array_equal(got[0], np.ones(2)) and got[1] == [1.0]
+
+
+def test_a_driver_problem_reaches_the_grader_as_its_diagnosis():
+    """A driver's own diagnosis (DriverProblem: here a forward pass that returns no cache) crosses
+    the wire as the failure's message, not as "raised DriverProblem"."""
+    from catalog.batch_norm import MISTAKES
+
+    from autograde.grading.isolation import problem
+    from autograde.grading.sandbox import RemoteStudent, Sandbox
+    from autograde.notebook import student_cells
+    from autograde.paths import load_tests, solution_notebooks
+    from autograde.notebook import read
+
+    mistake = next(m for m in MISTAKES if m.name == "bwd_forward_returns_no_cache")
+    cells = student_cells(read(solution_notebooks("batch_norm")[0])) + [(10_000, mistake.code)]
+    with Sandbox(cells, kind="numpy", isolate=problem() is None, timeout=30) as sb:
+        v = run_test(load_tests("batch_norm")[mistake.fails], RemoteStudent(sb), 3, hidden=False)
+    assert not v.passed and mistake.diagnosis in v.message and "DriverProblem" not in v.message, v.message

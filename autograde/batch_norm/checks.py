@@ -475,12 +475,6 @@ def spatial_dx_mistakes(x, gamma, dout, eps):
 # ---------------------------------------------------------------------------------------------
 # Small helpers for the tests
 # ---------------------------------------------------------------------------------------------
-def _problem(res):
-    if isinstance(res, dict) and "problem" in res:
-        raise CheckFailure(res["problem"])
-    return res
-
-
 def _mutated(name, step):
     if step.get("mutated"):
         raise CheckFailure(f"{name} changed its input {', '.join(step['mutated'])} in place (e.g. `x -= mean`): compute "
@@ -514,8 +508,8 @@ def batchnorm_forward_train(student, ctx):
         ctx.cases += 1
         momentum, eps = _momentum_eps(p)
         d = np.shape(gamma)[0]
-        steps = _problem(student.run(drivers.forward_steps, "batchnorm_forward", gamma, beta, p,
-                                     [("train", x) for x in xs], what="batchnorm_forward"))
+        steps = student.run(drivers.forward_steps, "batchnorm_forward", gamma, beta, p,
+                                     [("train", x) for x in xs], what="batchnorm_forward")
         rm, rv = _f64(p.get("running_mean", np.zeros(d))), _f64(p.get("running_var", np.ones(d)))
         for k, (x, got) in enumerate(zip(xs, steps)):
             at = f"{case}, training step {k + 1}"
@@ -540,8 +534,8 @@ def batchnorm_forward_eval(student, ctx):
         momentum, eps = _momentum_eps(p)
         d = np.shape(gamma)[0]
         steps = [("train", x) for x in train_xs] + [("eval", x) for x in eval_xs]
-        got = _problem(student.run(drivers.forward_steps, "batchnorm_forward", gamma, beta, p, steps,
-                                   what="batchnorm_forward"))
+        got = student.run(drivers.forward_steps, "batchnorm_forward", gamma, beta, p, steps,
+                                   what="batchnorm_forward")
         before = got[len(train_xs) - 1]
         for k, x in enumerate(eval_xs):
             step = got[len(train_xs) + k]
@@ -623,8 +617,8 @@ def batchnorm_backward(student, ctx):
     for i, (case, x, gamma, beta, p, dout) in enumerate([fd_case, *backward_cases(ctx)]):
         ctx.cases += 1
         _, eps = _momentum_eps(p)
-        res = _problem(student.run(drivers.forward_backward, "batchnorm_forward", ("batchnorm_backward",), x, gamma, beta,
-                                   p, dout, what="batchnorm_forward + batchnorm_backward"))
+        res = student.run(drivers.forward_backward, "batchnorm_forward", ("batchnorm_backward",), x, gamma, beta,
+                                   p, dout, what="batchnorm_forward + batchnorm_backward")
         want = ref.batch_norm(x, gamma, beta, np.zeros(len(gamma)), np.ones(len(gamma)), training=True,
                               momentum=MOMENTUM, eps=eps, dout=dout)
         _forward_first(res, want, x, "batchnorm_forward", case)
@@ -639,9 +633,9 @@ def batchnorm_backward_fast(student, ctx):
     for case, x, gamma, beta, p, dout in backward_cases(ctx):
         ctx.cases += 1
         _, eps = _momentum_eps(p)
-        res = _problem(student.run(drivers.forward_backward, "batchnorm_forward",
+        res = student.run(drivers.forward_backward, "batchnorm_forward",
                                    ("batchnorm_backward_fast", "batchnorm_backward"), x, gamma, beta, p, dout,
-                                   what="batchnorm_forward + batchnorm_backward_fast"))
+                                   what="batchnorm_forward + batchnorm_backward_fast")
         want = ref.batch_norm(x, gamma, beta, np.zeros(len(gamma)), np.ones(len(gamma)), training=True,
                               momentum=MOMENTUM, eps=eps, dout=dout)
         _forward_first(res, want, x, "batchnorm_forward", case)
@@ -673,8 +667,8 @@ def spatial_batchnorm_forward(student, ctx):
         ctx.cases += 1
         momentum, eps = _momentum_eps(p)
         c = np.shape(gamma)[0]
-        got = _problem(student.run(drivers.forward_steps, "spatial_batchnorm_forward", gamma, beta, p, steps,
-                                   what="spatial_batchnorm_forward"))
+        got = student.run(drivers.forward_steps, "spatial_batchnorm_forward", gamma, beta, p, steps,
+                                   what="spatial_batchnorm_forward")
         rm, rv = _f64(p.get("running_mean", np.zeros(c))), _f64(p.get("running_var", np.ones(c)))
         for k, ((mode, x), step) in enumerate(zip(steps, got)):
             at = f"{case}, step {k + 1} ({mode})"
@@ -703,8 +697,8 @@ def spatial_batchnorm_backward(student, ctx):
     for case, x, gamma, beta, p, dout in spatial_backward_cases(ctx):
         ctx.cases += 1
         _, eps = _momentum_eps(p)
-        res = _problem(student.run(drivers.forward_backward, "spatial_batchnorm_forward", ("spatial_batchnorm_backward",),
-                                   x, gamma, beta, p, dout, what="spatial_batchnorm_forward + spatial_batchnorm_backward"))
+        res = student.run(drivers.forward_backward, "spatial_batchnorm_forward", ("spatial_batchnorm_backward",),
+                                   x, gamma, beta, p, dout, what="spatial_batchnorm_forward + spatial_batchnorm_backward")
         want = ref.batch_norm(x, gamma, beta, np.zeros(len(gamma)), np.ones(len(gamma)), training=True,
                               momentum=MOMENTUM, eps=eps, dout=dout)
         _forward_first(res, want, x, "spatial_batchnorm_forward", case)
@@ -720,7 +714,7 @@ def _module_tol(dtype, want, x) -> Tol:
 
 
 def _module_result(student, scenario):
-    res = _problem(student.run(drivers.module_steps, scenario["spec"], what="BatchNorm1d"))
+    res = student.run(drivers.module_steps, scenario["spec"], what="BatchNorm1d")
     spec, d = scenario["spec"], scenario["spec"]["num_features"]
     missing_p = [n for n in ("weight", "bias") if n not in res["params"]]
     if missing_p:

@@ -3,7 +3,7 @@
 The cache that a forward pass returns is the student's own business: the backward drivers call
 forward and backward in one go, here, and hand back only arrays. A driver that finds a problem
 which is not an exception (a forward that returns one value instead of ``(out, cache)``...)
-returns ``{"problem": "message for the student"}``; the checks turn it into a failure.
+raises :class:`~autograde.errors.DriverProblem` with the message for the student.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import copy
 
 import numpy as np
 
-from ..errors import Forbidden
+from ..errors import DriverProblem, Forbidden
 from ..execution import graded
 from ..guard import NORMALIZATIONS
 from ..plain import same, to_plain
@@ -49,7 +49,7 @@ def forward_steps(ns: dict, name: str, gamma, beta, bn_param: dict, steps: list)
         given = (np.array(x, copy=True), np.array(gamma, copy=True), np.array(beta, copy=True))
         (out, _cache), problem = _pair(name, fn(*given, param))
         if problem:
-            return {"problem": problem}
+            raise DriverProblem(problem)
         mutated = [n for n, a, g in zip(("x", "gamma", "beta"), (x, gamma, beta), given) if not same(a, g)]
         # copied now: a later call may update the arrays in bn_param in place
         record.append(to_plain({"out": out, "running_mean": param.get("running_mean"),
@@ -79,10 +79,10 @@ def forward_backward(ns: dict, forward: str, backwards: tuple, x, gamma, beta, b
     (_out, cache), problem = _pair(forward, fn(np.array(x, copy=True), np.array(gamma, copy=True),
                                                np.array(beta, copy=True), param))
     if problem:
-        return {"problem": problem}
+        raise DriverProblem(problem)
     if cache is None:
-        return {"problem": f"{forward} returned cache = None in train mode: store in the cache what the "
-                           "backward pass needs (x̂, 1/sqrt(var + eps), gamma, ...) and return it."}
+        raise DriverProblem(f"{forward} returned cache = None in train mode: store in the cache what the "
+                            "backward pass needs (x̂, 1/sqrt(var + eps), gamma, ...) and return it.")
     res = {"forward_out": to_plain(_out)}
     for i, name in enumerate(backwards):
         bwd = graded(ns, name)
@@ -99,7 +99,7 @@ def forward_backward(ns: dict, forward: str, backwards: tuple, x, gamma, beta, b
             continue
         if problem:
             if i == 0:
-                return {"problem": problem}
+                raise DriverProblem(problem)
             res[name] = {"error": problem}
             continue
         res[name] = to_plain({"dx": dx, "dgamma": dgamma, "dbeta": dbeta})
@@ -160,7 +160,7 @@ def module_steps(ns: dict, spec: dict):
     then autograd of sum(out * dout) with respect to x, weight and bias.
 
     Returns {"params", "buffers", "init", "steps": [{"out", "dx", "dweight", "dbias",
-    "running_mean", "running_var", "device", "dtype", "attached", "grad_error"}]} or a problem.
+    "running_mean", "running_var", "device", "dtype", "attached", "grad_error"}]}, or raises DriverProblem.
     Raises Forbidden when a built-in normalization was called, whatever else happened."""
     import torch
 
@@ -184,8 +184,8 @@ def _run_module(torch, cls, spec, dtype, device):
     kwargs = {k: spec[k] for k in ("eps", "momentum") if spec.get(k) is not None}
     m = cls(spec["num_features"], **kwargs)
     if not isinstance(m, torch.nn.Module):
-        return {"problem": f"BatchNorm1d(...) made a {type(m).__name__}, not a torch.nn.Module: subclass "
-                           "nn.Module and call super().__init__() first."}
+        raise DriverProblem(f"BatchNorm1d(...) made a {type(m).__name__}, not a torch.nn.Module: subclass "
+                            "nn.Module and call super().__init__() first.")
     params = sorted(n for n, _ in m.named_parameters())
     buffers = sorted(n for n, _ in m.named_buffers())
     state = m.state_dict()
@@ -203,7 +203,7 @@ def _run_module(torch, cls, spec, dtype, device):
         xt = torch.tensor(x, dtype=dtype, device=device, requires_grad=True)
         out = m(xt)
         if not torch.is_tensor(out):
-            return {"problem": f"BatchNorm1d's forward returned a {type(out).__name__}, not a tensor."}
+            raise DriverProblem(f"BatchNorm1d's forward returned a {type(out).__name__}, not a tensor.")
         step = {"out": out.detach().cpu().numpy(), "device": out.device.type, "dtype": str(out.dtype).replace("torch.", ""),
                 "attached": bool(m.running_mean.requires_grad or m.running_var.requires_grad)}
         try:
