@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from catalog.batch_norm import student_module
 from conftest import solution_namespace
 
 from autograde import kernel
@@ -125,26 +126,7 @@ def test_warnings_are_summarized_in_the_diagnosis(shell):
 
 
 # 5. a check that fails because an earlier one does says so
-BN_UNBIASED = '''
-class BatchNorm1d(nn.Module):
-    def __init__(self, num_features, eps=1e-5, momentum=0.1):
-        super().__init__()
-        self.eps, self.momentum = eps, momentum
-        self.weight = nn.Parameter(torch.ones(num_features))
-        self.bias = nn.Parameter(torch.zeros(num_features))
-        self.register_buffer("running_mean", torch.zeros(num_features))
-        self.register_buffer("running_var", torch.ones(num_features))
-
-    def forward(self, x):
-        if self.training:
-            mean, var = x.mean(0), x.var(0, correction=1)
-            with torch.no_grad():
-                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
-                self.running_var.mul_(1 - self.momentum).add_(self.momentum * var)
-        else:
-            mean, var = self.running_mean, self.running_var
-        return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
-'''
+BN_UNBIASED = student_module(1)
 
 
 def test_bn_module_grad_names_the_failing_bn_module_train(monkeypatch):

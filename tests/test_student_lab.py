@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 from browser_support import CHROMIUM, CHROMIUM_ARGS, LOCAL_HOSTS, ROOT
+from catalog.batch_norm import student_module
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -61,31 +62,8 @@ MSE_RIGHT = '''def mse_loss(pred, target):
     d = np.asarray(pred, dtype=np.float64) - np.asarray(target, dtype=np.float64)
     return float(np.mean(d * d))
 '''
-BN = '''class BatchNorm1d(nn.Module):
-    """Batch norm over (N, D) input, like torch.nn.BatchNorm1d."""
-
-    def __init__(self, num_features, eps=1e-5, momentum=0.1):
-        super().__init__()
-        self.eps, self.momentum = eps, momentum
-        self.weight = nn.Parameter(torch.ones(num_features))
-        self.bias = nn.Parameter(torch.zeros(num_features))
-        self.register_buffer("running_mean", torch.zeros(num_features))
-        self.register_buffer("running_var", torch.ones(num_features))
-
-    def forward(self, x):
-        if self.training:
-            mean = x.mean(dim=0)
-            var = x.var(dim=0, correction=CORRECTION)
-            with torch.no_grad():
-                n = x.shape[0]
-                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
-                self.running_var.mul_(1 - self.momentum).add_(self.momentum * x.var(dim=0, correction=1))
-        else:
-            mean, var = self.running_mean, self.running_var
-        return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
-'''
-BN_UNBIASED = BN.replace("CORRECTION", "1")
-BN_RIGHT = BN.replace("CORRECTION", "0")
+BN_UNBIASED = student_module(1)
+BN_RIGHT = student_module(0)
 BN_SYNTAX = BN_RIGHT.replace("correction=0)", "correction=0", 1)
 
 

@@ -17,7 +17,6 @@ import hmac
 import re
 import time
 import traceback
-from pathlib import Path
 
 from .. import core, notebook
 from ..paths import SOLUTIONS, UsageError, load_tests, require_assignment, solution_notebooks

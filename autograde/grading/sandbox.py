@@ -36,8 +36,6 @@ from .records import Limits
 from .zygote import SandboxError, Zygote, get_zygote, zygote_state
 
 GiB = 2**30
-DEFAULT_MEMORY = Limits.memory
-DEFAULT_TIMEOUT = Limits.timeout
 UID_BASE = isolation.UID_BASE
 
 
@@ -150,8 +148,8 @@ class Sandbox:
     submission's notebook may cost, cells re-run after restarts included: once spent, every
     later request fails at once with a timeout."""
 
-    def __init__(self, cells: list[tuple[int, str]], *, timeout: float = DEFAULT_TIMEOUT,
-                 cell_timeout: float | None = None, memory: int = DEFAULT_MEMORY, filename: str = "notebook",
+    def __init__(self, cells: list[tuple[int, str]], *, timeout: float = Limits.timeout,
+                 cell_timeout: float | None = None, memory: int = Limits.memory, filename: str = "notebook",
                  isolate: bool = True, kind: str = "torch", zygote: Zygote | None = None,
                  files: dict[str, bytes] | None = None, budget: float | None = None, deadline: float | None = None):
         self.cells = list(cells)

@@ -51,9 +51,7 @@ def _backward(old: str, new: str) -> str:
     return _FORWARD + _BACKWARD.replace(old, new)
 
 
-# A correct module, for the module entries.
-_MODULE = '''
-class BatchNorm1d(nn.Module):
+_INIT = '''class BatchNorm1d(nn.Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1):
         super().__init__()
         self.eps, self.momentum = eps, momentum
@@ -61,7 +59,29 @@ class BatchNorm1d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(num_features))
         self.register_buffer("running_mean", torch.zeros(num_features))
         self.register_buffer("running_var", torch.ones(num_features))
+'''
 
+
+def student_module(correction: int) -> str:
+    """A student's ``BatchNorm1d`` (running buffers updated in place) that normalizes with the batch
+    variance of the given ``correction``: 0 is right, 1 the unbiased-variance mistake. Typed into
+    notebooks by the student-path tests."""
+    return _INIT + f'''
+    def forward(self, x):
+        if self.training:
+            mean = x.mean(dim=0)
+            var = x.var(dim=0, correction={correction})
+            with torch.no_grad():
+                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
+                self.running_var.mul_(1 - self.momentum).add_(self.momentum * x.var(dim=0, correction=1))
+        else:
+            mean, var = self.running_mean, self.running_var
+        return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+'''
+
+
+# A correct module, for the module entries.
+_MODULE = "\n" + _INIT + '''
     def forward(self, x):
         if self.training:
             mean = x.mean(0)
