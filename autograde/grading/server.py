@@ -153,6 +153,24 @@ def _remove_stale_scratch() -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def _exit_with_the_grader(ctl: socket.socket) -> None:
+    """Exit as soon as the grader's end of the control socket closes, however the grader ended: a
+    backstop for --die-with-parent, whose signal a grader killed while it was starting this server
+    (between fork and bwrap's prctl) never sends; the warm imports alone take seconds."""
+    import select
+    import threading
+
+    def watch():
+        p = select.poll()
+        p.register(ctl.fileno(), select.POLLRDHUP)  # hang-ups and errors are always reported
+        while True:
+            for _, event in p.poll():
+                if event & (select.POLLRDHUP | select.POLLHUP | select.POLLERR | select.POLLNVAL):
+                    os._exit(0)
+
+    threading.Thread(target=watch, name="autograde-grader-watch", daemon=True).start()
+
+
 def main(fd: int, parent: int, kind: str, isolated: bool) -> None:
     """The server: forks one student process per request. Its replies are JSON (a fork's reply
     carries the child's pidfd), so the grader never unpickles what this process sends."""
@@ -160,6 +178,7 @@ def main(fd: int, parent: int, kind: str, isolated: bool) -> None:
     if not isolated:  # inside bwrap, --die-with-parent does this (the parent is in another PID namespace)
         isolation.die_with_parent(parent)
     isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)
+    _exit_with_the_grader(ctl)
     me = os.getpid()
     if not isolated:
         _remove_stale_scratch()
