@@ -1,23 +1,22 @@
-"""Per-student HTML feedback and the instructor's report.
+"""The student's feedback: ONE page per student and assignment,
+``OUT/feedback/<student>/<assignment>/<assignment>.html``, that says everything about the grade:
+the total and how it is made (autograded points, hand-graded points and comments from
+Formgrader, extra credit, the late penalty with its rule), then per notebook each test's points,
+result and diagnosis (a hand score or comment given to it in Formgrader next to it), which
+failures follow from an earlier failed test and what the course's policy makes of them, the
+seed, the flags and what caused them, the advice and the student's own answers.
 
-Feedback (``OUT/feedback/<student>/<assignment>/<notebook>.html``) is built from the result
-record only: the student's own answers (their solution cells, escaped), each test's points,
-result and diagnosis, the seed, the flags and what caused them. It never contains test-cell
-source, hidden tests, or the checks' code: the record holds none of them.
-
-``OUT/report.html``: per assignment, the distribution of total scores and, per test, how many
-earned / lost its points (matplotlib, PNG embedded as base64), with tables.
+It is built from the result record, the hand grades read from the gradebook and the deadlines,
+never from test-cell source, hidden tests or the checks' code. ``python -m autograde publish``
+rebuilds it after hand grading.
 """
 from __future__ import annotations
 
-import base64
 import html
-import io
-from collections import Counter, defaultdict
 from pathlib import Path
-from urllib.parse import quote
 
 from .results import num
+from .scoring import DEFAULT_POLICY, POLICY_TEXT, failed_prerequisites, total
 
 FLAG_TEXT = {
     "tampering": "your code changed numpy, torch, builtins or the course's test helpers (or the notebook's saved "
@@ -56,133 +55,118 @@ def _page(title: str, body: str) -> str:
             f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
 
 
-def feedback_html(r: dict, nb: dict) -> str:
-    nb_score = sum(t["score"] for t in nb["tests"])
-    nb_max = sum(t["max_score"] for t in nb["tests"])
-    parts = [f"<h1>{e(r['assignment'])}: {e(nb['notebook'])}</h1>",
-             f"<p>Student <b>{e(r['student_id'])}</b>. Autograded score <b>{num(nb_score)} / {num(nb_max)}</b>"
-             + (f" (assignment total {num(r['score'])} / {num(r['max_score'])})" if len(r["notebooks"]) > 1 else "")
-             + (f"; {num(r.get('manual_max_score', 0))} more point(s) are graded by hand." if r.get("manual_max_score") else ".")
-             + f" Seed <code>{e(nb['seed'])}</code> (the inputs of every test derive from it)."
+def _verdict(t: dict, hand: dict, after: dict, passed: dict, policy: str) -> str:
+    ok = bool(t.get("passed"))
+    verdict = "<span class=\"pass\">\u2714 passed</span>" if ok else "<span class=\"fail\">\u2718 failed</span>"
+    flags = "".join(f"<span class=\"flag\">{e(f)}</span>" for f in t.get("flags", []))
+    parts = [f"{verdict} {flags}", f"<pre>{e(t['message'])}</pre>" if t["message"] else ""]
+    first = failed_prerequisites(after, t["test_id"], passed) if not ok else []
+    if first:
+        names = ", ".join(f"<code>{e(p)}</code>" for p in first)
+        cost = ("its points are kept: the course charges the mistake once, on the earlier test" if t.get("waived_by")
+                else "it still costs its points (course policy: each failed test counts)" if policy == "charge"
+                else "it costs its points: it fails for a reason of its own (a flag)")
+        parts.append(f"<p class=\"muted\">This test builds on {names}, which failed too: fix that first. "
+                     f"Here {cost}.</p>")
+    cell = f"test_{t['test_id']}"
+    comment = hand.get("comments", {}).get(cell)
+    if comment:
+        parts.append(f"<p><b>Grader's comment:</b> {e(comment)}</p>")
+    return "".join(parts)
+
+
+def _points(t: dict, hand: dict) -> str:
+    given = hand.get("scores", {}).get(f"test_{t['test_id']}", [None])[0]
+    if given is None:
+        return f"{num(t['score'])} / {num(t['max_score'])}"
+    return f"{num(given)} / {num(t['max_score'])} <span class=\"muted\">(by hand; autograder: {num(t['score'])})</span>"
+
+
+def _notebook(r: dict, nb: dict, hand: dict, plan_nb: dict | None, after: dict, policy: str) -> list[str]:
+    parts = [f"<h2>{e(nb['notebook'])}</h2>",
+             f"<p class=\"muted\">Seed <code>{e(nb['seed'])}</code> (the inputs of every test derive from it)."
              + (f" References: PyTorch on <code>{e(nb['reference_device'])}</code>, float64." if nb.get("reference_device") else "")
              + "</p>"]
     if nb["flags"]:
         items = "".join(f"<li><span class=\"flag\">{e(f)}</span>{e(FLAG_TEXT.get(f, ''))}</li>" for f in nb["flags"])
-        parts.append(f"<h2>Flags</h2><ul>{items}</ul>")
+        parts.append(f"<h3>Flags</h3><ul>{items}</ul>")
         details = [m for _, m in nb.get("events", [])] + list(nb.get("tamper", []))
         if details:
             parts.append("<p class=\"muted\">What the grader saw:</p><ul>" + "".join(f"<li>{e(d)}</li>" for d in details) + "</ul>")
-    rows = []
-    for t in nb["tests"]:
-        ok = bool(t.get("passed"))
-        verdict = "<span class=\"pass\">\u2714 passed</span>" if ok else "<span class=\"fail\">\u2718 failed</span>"
-        msg = f"<pre>{e(t['message'])}</pre>" if t["message"] else ""
-        flags = "".join(f"<span class=\"flag\">{e(f)}</span>" for f in t.get("flags", []))
-        rows.append(f"<tr><td><code>{e(t['test_id'])}</code></td><td>{num(t['score'])} / {num(t['max_score'])}</td>"
-                    f"<td>{verdict} {flags}{msg}</td></tr>")
-    parts.append("<h2>Tests</h2><table><tr><th>test</th><th>points</th><th>result</th></tr>" + "".join(rows) + "</table>")
+    passed = {t["test_id"]: bool(t.get("passed")) for t in nb["tests"]}
+    rows = "".join(f"<tr><td><code>{e(t['test_id'])}</code></td><td>{_points(t, hand)}</td>"
+                   f"<td>{_verdict(t, hand, after, passed, policy)}</td></tr>" for t in nb["tests"])
+    if rows:
+        parts.append("<h3>Tests</h3><table><tr><th>test</th><th>points</th><th>result</th></tr>" + rows + "</table>")
+    manual = plan_nb["manual"] if plan_nb else []
+    if manual:
+        rows = []
+        for cell, pts in manual:
+            score = hand.get("scores", {}).get(cell, [None])[0]
+            comment = hand.get("comments", {}).get(cell, "")
+            rows.append(f"<tr><td><code>{e(cell)}</code></td><td>"
+                        + (f"{num(score)} / {num(pts)}" if score is not None else f"not graded yet / {num(pts)}")
+                        + f"</td><td>{e(comment)}</td></tr>")
+        parts.append("<h3>Graded by hand</h3><table><tr><th>answer</th><th>points</th><th>comment</th></tr>"
+                     + "".join(rows) + "</table>")
     if nb.get("advice"):
-        parts.append("<h2>Advice</h2><p class=\"muted\">No points depend on this.</p><ul>"
+        parts.append("<h3>Advice</h3><p class=\"muted\">No points depend on this.</p><ul>"
                      + "".join(f"<li>{e(a['message'])}</li>" for a in nb["advice"]) + "</ul>")
     if nb.get("cell_errors"):
-        parts.append("<h2>Cells that raised an error</h2><p class=\"muted\">They were skipped, as a kernel would; "
+        parts.append("<h3>Cells that raised an error</h3><p class=\"muted\">They were skipped, as a kernel would; "
                      "what they define is missing.</p><ul>" + "".join(f"<li><code>{e(c)}</code></li>" for c in nb["cell_errors"]) + "</ul>")
     if nb.get("answers"):
-        parts.append("<h2>Your answers</h2>")
+        parts.append("<h3>Your answers</h3>")
         for a in nb["answers"]:
             label = f"cell {a['cell']}" + (f" ({a['grade_id']})" if a.get("grade_id") else "")
-            parts.append(f"<h3 class=\"muted\">{e(label)}</h3><pre>{e(a['source'])}</pre>")
+            parts.append(f"<h4 class=\"muted\">{e(label)}</h4><pre>{e(a['source'])}</pre>")
+    return parts
+
+
+def _summary(g: dict, late_note: str, policy: str, after: dict) -> str:
+    rows = [("autograded", f"{num(g['auto'])} / {num(g['possible'] - g['hand_possible'])}")]
+    if g["hand_possible"] or g["hand"]:
+        rows.append(("graded by hand", f"{num(g['hand'])} / {num(g['hand_possible'])}"
+                     + (f" ({len(g['pending'])} answer(s) not graded yet)" if g["pending"] else "")))
+    if g["extra"]:
+        rows.append(("extra credit", num(g["extra"])))
+    if g["penalty"]:
+        rows.append(("late penalty", f"\u2212{num(g['penalty'])}"))
+    rows.append(("<b>total</b>", f"<b>{num(g['total'])} / {num(g['possible'])}</b>"))
+    parts = ["<table>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"]
+    if late_note:
+        parts.append(f"<p><b>Submission time.</b> {e(late_note)}</p>")
+    if any(after.values()):
+        parts.append(f"<p class=\"muted\"><b>Tests that build on an earlier one</b> (course policy "
+                     f"<code>{e(policy)}</code>): {e(POLICY_TEXT[policy])}.</p>")
+    return "".join(parts)
+
+
+def assignment_page(r: dict, plan: dict | None = None, *, hand: dict | None = None, late_note: str = "",
+                    late_fraction: float = 0.0, policy: str = DEFAULT_POLICY, after: dict | None = None) -> str:
+    """The student's one page for this assignment (see the module's docstring)."""
+    hand, after = hand or {}, after or {}
+    plan = plan or {"notebooks": [{"name": nb["notebook"], "tests": [], "manual": []} for nb in r["notebooks"]]}
+    g = total(r, plan, hand, late_fraction)
+    parts = [f"<h1>{e(r['assignment'])}</h1>", f"<p>Feedback for <b>{e(r['student_id'])}</b>.</p>",
+             _summary(g, late_note, policy, after)]
+    plan_nbs = {nb["name"]: nb for nb in plan["notebooks"]}
+    for nb in r["notebooks"]:
+        parts += _notebook(r, nb, hand.get(nb["notebook"], {}), plan_nbs.get(nb["notebook"]), after, policy)
     return _page(f"{r['assignment']} feedback for {r['student_id']}", "\n".join(parts))
 
 
-def write_all(out: Path, results: list[dict]) -> None:
-    for r in results:
-        folder = out / "feedback" / r["student_id"] / r["assignment"]
-        folder.mkdir(parents=True, exist_ok=True)
-        for nb in r["notebooks"]:
-            (folder / f"{Path(nb['notebook']).stem}.html").write_text(feedback_html(r, nb), encoding="utf-8")
+def feedback_html(r: dict, nb: dict) -> str:
+    """One notebook's part of the page alone (no hand grades, no deadlines)."""
+    return assignment_page(dict(r, notebooks=[nb]))
 
 
-# ---------------------------------------------------------------------------------------------
-# The report
-# ---------------------------------------------------------------------------------------------
-def _feedback_links(r: dict) -> str:
-    """Links to the student's feedback pages for this assignment, one per notebook (write_all's names)."""
-    folder = f"feedback/{quote(r['student_id'])}/{quote(r['assignment'])}"
-    return ", ".join(f"<a href=\"{folder}/{quote(Path(nb['notebook']).stem)}.html\">{e(nb['notebook'])}</a>"
-                    for nb in r["notebooks"])
+def page_path(student: str, assignment: str) -> str:
+    """Where a student's page lies under OUT (the report links it)."""
+    return f"feedback/{student}/{assignment}/{assignment}.html"
 
 
-def _png(fig, alt: str) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return f"<img alt=\"{e(alt)}\" src=\"data:image/png;base64," + base64.b64encode(buf.getvalue()).decode() + "\">"
-
-
-def write_report(out: Path, results: list[dict], plans: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    by_a = defaultdict(list)
-    for r in results:
-        by_a[r["assignment"]].append(r)
-    parts = ["<h1>Grading report</h1>",
-             f"<p>{len(results)} submission(s); {sum(1 for r in results if r['flags'])} flagged.</p>"]
-    for a in sorted(by_a):
-        rs = sorted(by_a[a], key=lambda r: r["student_id"])
-        max_score = rs[0]["max_score"] if rs else 0
-        scores = [r["score"] for r in rs]
-        parts.append(f"<h2>{e(a)}</h2><p>{len(rs)} submission(s); mean {sum(scores) / max(len(scores), 1):.2f} / "
-                     f"{num(max_score)}; flags: {e(dict(Counter(f for r in rs for f in r['flags'])) or 'none')}</p>")
-        fig, ax = plt.subplots(figsize=(6, 2.8))
-        # one bar centred on each whole score
-        bins = [x - 0.5 for x in range(int(max_score) + 2)] if float(max_score).is_integer() else 10
-        ax.hist(scores, bins=bins, color="#4c72b0", rwidth=0.8)
-        ax.set_xlabel("autograded score")
-        ax.set_ylabel("submissions")
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts
-        ax.set_title(f"{a}: total scores")
-        parts.append(_png(fig, f"{a}: histogram of the submissions' autograded scores"))
-        tests = [(nb["name"], tid, pts) for nb in plans[a]["notebooks"] for tid, pts in nb["tests"]]
-        earned = Counter()
-        lost = Counter()
-        flagged = defaultdict(Counter)
-        for r in rs:
-            for nb in r["notebooks"]:
-                for t in nb["tests"]:
-                    key = (nb["notebook"], t["test_id"])
-                    (earned if t["score"] >= t["max_score"] else lost)[key] += 1
-                    for f in t["flags"]:
-                        flagged[key][f] += 1
-        if tests:
-            fig, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * len(tests)))
-            labels = [tid for _, tid, _ in tests]
-            ys = range(len(tests))
-            ok = [earned[(n, t)] for n, t, _ in tests]
-            ko = [lost[(n, t)] for n, t, _ in tests]
-            ax.barh(ys, ok, color="#55a868", label="earned the points")
-            ax.barh(ys, ko, left=ok, color="#c44e52", label="no points")
-            ax.set_yticks(list(ys), labels)
-            ax.invert_yaxis()
-            ax.set_xlabel("submissions")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.legend(loc="lower left", bbox_to_anchor=(0, 1), ncol=2, fontsize=8, frameon=False)  # above the bars
-            ax.set_title(f"{a}: per test", pad=22)
-            parts.append(_png(fig, f"{a}: per test, how many submissions earned its points and how many got none"))
-            rows = "".join(
-                f"<tr><td>{e(n)}</td><td><code>{e(t)}</code></td><td>{num(p)}</td><td>{earned[(n, t)]}</td>"
-                f"<td>{lost[(n, t)]}</td><td>{e(dict(flagged[(n, t)]) or '')}</td></tr>" for n, t, p in tests)
-            parts.append("<table><tr><th>notebook</th><th>test</th><th>points</th><th>submissions that earned "
-                         "them</th><th>submissions with no points</th><th>flags (submissions)</th></tr>"
-                         f"{rows}</table>")
-        rows = "".join(
-            f"<tr><td>{e(r['student_id'])}</td><td>{num(r['score'])} / {num(r['max_score'])}</td>"
-            f"<td>{e(';'.join(r['flags']))}</td><td>{_feedback_links(r)}</td></tr>" for r in rs)
-        parts.append(f"<table><tr><th>student</th><th>score</th><th>flags</th><th>feedback</th></tr>{rows}</table>")
-    (out / "report.html").write_text(_page("Grading report", "\n".join(parts)), encoding="utf-8")
+def write_page(out: Path, r: dict, text: str) -> None:
+    path = out / page_path(r["student_id"], r["assignment"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")

@@ -6,18 +6,19 @@ notebooks define them (grade, solution and source cells, as ``nbgrader generate_
 would), each student, each submission, and the ``auto_score`` of every autograded cell. Manually
 graded cells keep no auto score and are marked ``needs_manual_grade`` so they appear in
 formgrader; a manual score already given there is left alone. Submissions with a flag are
-marked ``flagged``. ``nbgrader export`` then gives, per submission, the autograded score of
-grades.csv plus whatever was graded by hand.
+marked ``flagged``. It returns what was graded by hand (scores, extra credit, comments), which
+the feedback page and the grade export combine with the autograded points.
 
-It also copies each submitted notebook to ``OUT/autograded/<student>/<assignment>/`` (where
-formgrader looks for it when the course's ``autograded`` folder is pointed there).
+:func:`write_autograded` writes each submitted notebook to ``OUT/autograded/<student>/<assignment>/``
+(where Formgrader finds it through ``nbgrader_config.py``) with the solution's points in its
+cells' metadata and each test cell's verdict and diagnosis as the cell's output, so that a hand
+grader sees why a test failed.
 """
 from __future__ import annotations
 
 import json
-import shutil
-import warnings
 import time
+import warnings
 from pathlib import Path
 
 
@@ -58,16 +59,17 @@ def prepare(target: str) -> None:
     import nbgrader.utils  # noqa: F401
 
 
-def sync(target: str, plans: dict, results: list[dict], students: list[str], submissions: Path | None = None,
-         out: Path | None = None) -> dict[tuple[str, str], float]:
-    """Write plans and results into the gradebook; returns seconds spent per (student, assignment)."""
+def sync(target: str, plans: dict, results: list[dict], students: list[str]) -> tuple[float, dict]:
+    """Write plans and results into the gradebook; returns (seconds spent on the submissions, what
+    was graded by hand: ``{(student, assignment): {notebook: {"scores": {cell: [score, max, extra]},
+    "comments": {cell: text}}}}``, hand scores given to autograded cells included)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     from ..paths import put_venv_on_path
 
     put_venv_on_path()  # nbgrader runs `alembic`
     url = _db_url(target)
-    seconds: dict[tuple[str, str], float] = {}
+    hand: dict[tuple[str, str], dict] = {}
     with warnings.catch_warnings(), Gradebook(url) as gb:
         warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own, harmless
         for a, plan in plans.items():
@@ -94,11 +96,11 @@ def sync(target: str, plans: dict, results: list[dict], students: list[str], sub
                                                         checksum=_checksum(cell))
         for s in students:
             gb.update_or_create_student(s)
+        t0 = time.perf_counter()
         for r in sorted(results, key=lambda r: (r["student_id"], r["assignment"])):
-            t0 = time.perf_counter()
             s, a = r["student_id"], r["assignment"]
             gb.update_or_create_submission(a, s)
-            plan = plans.get(a)
+            plan = plans[a]
             for nb in r["notebooks"]:
                 nb_id = Path(nb["notebook"]).stem
                 sub_nb = gb.find_submission_notebook(nb_id, a, s)
@@ -107,18 +109,57 @@ def sync(target: str, plans: dict, results: list[dict], students: list[str], sub
                     grade = gb.find_grade(f"test_{t['test_id']}", nb_id, a, s)
                     grade.auto_score = float(t["score"])
                     grade.needs_manual_grade = grade.manual_score is not None
-                manual = next((p["manual"] for p in plan["notebooks"] if p["name"] == nb["notebook"]), []) if plan else []
+                manual = next((p["manual"] for p in plan["notebooks"] if p["name"] == nb["notebook"]), [])
                 for gid, _ in manual:
                     grade = gb.find_grade(gid, nb_id, a, s)
                     grade.auto_score = None
                     grade.needs_manual_grade = grade.manual_score is None
+                scores = {g.name: [g.manual_score, g.max_score, g.extra_credit or 0.0] for g in sub_nb.grades
+                          if g.manual_score is not None or g.extra_credit}
+                comments = {c.name: c.manual_comment for c in sub_nb.comments if c.manual_comment}
+                if scores or comments:
+                    hand.setdefault((s, a), {})[nb["notebook"]] = {"scores": scores, "comments": comments}
             gb.db.commit()
-            seconds[(s, a)] = time.perf_counter() - t0
-            if submissions is not None and out is not None:
-                src, dst = submissions / s / a, out / "autograded" / s / a
-                for nb in r["notebooks"]:
-                    f = nb.get("file")
-                    if f and (src / f).is_file() and not (src / f).is_symlink():  # never a link (see submissions.py)
-                        dst.mkdir(parents=True, exist_ok=True)
-                        shutil.copyfile(src / f, dst / nb["notebook"])
-    return seconds
+    return time.perf_counter() - t0, hand
+
+
+def write_autograded(out: Path, submissions: Path, plans: dict, results: list[dict]) -> None:
+    """Each submitted notebook as Formgrader shows it (see the module's docstring); a notebook that
+    cannot be read is copied as it is, a link or special file is not read at all."""
+    import nbformat
+
+    from .submissions import UnsafeFile, read_regular
+
+    for r in results:
+        s, a = r["student_id"], r["assignment"]
+        points = {c["grade_id"]: c["points"] for nb in plans[a]["notebooks"] for c in nb.get("cells", []) if c["grade_id"]}
+        for nb in r["notebooks"]:
+            if not nb.get("file"):
+                continue
+            try:
+                data = read_regular(submissions / s / a / nb["file"], 32 * 2**20)
+            except UnsafeFile:
+                continue
+            verdicts = {f"test_{t['test_id']}": t for t in nb["tests"]}
+            dst = out / "autograded" / s / a / nb["notebook"]
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                doc = nbformat.reads(data.decode("utf-8"), as_version=4)
+                for cell in doc.cells:
+                    meta = cell.get("metadata", {}).get("nbgrader", {})
+                    gid = meta.get("grade_id")
+                    if meta.get("grade") and gid in points:
+                        meta["points"] = points[gid]
+                    if gid in verdicts and cell.cell_type == "code":
+                        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=_verdict_text(verdicts[gid]))]
+                dst.write_text(nbformat.writes(doc), encoding="utf-8")
+            except Exception:  # noqa: BLE001 - the student's file, whatever it holds: shown as submitted
+                dst.write_bytes(data)
+
+
+def _verdict_text(t: dict) -> str:
+    head = f"\u2714 {t['test_id']}: passed" if t.get("passed") else f"\u2718 {t['test_id']}: failed"
+    flags = f" [{', '.join(t['flags'])}]" if t.get("flags") else ""
+    waived = f" (waived: {t['waived_by']} failed first)" if t.get("waived_by") else ""
+    return f"{head}{flags}{waived} \u2014 autograder: {t['score']:g} / {t['max_score']:g}\n" + (
+        f"{t['message']}\n" if t.get("message") else "")
