@@ -1,4 +1,4 @@
-"""The instructor and student command line: ``python -m autograde {release,validate,grade,gradescope,similarity,export-pdf} ...``."""
+"""The instructor and student command line: ``python -m autograde {release,validate,grade,publish,gradescope,similarity,export-pdf} ...``."""
 from __future__ import annotations
 
 import argparse
@@ -34,8 +34,16 @@ def main(argv: list[str] | None = None) -> int:
             return grade(args.submissions, args.out, workers=args.workers, timeout=args.timeout,
                          cell_timeout=args.cell_timeout, memory=parse_size(args.memory), dask=args.dask,
                          seed=args.seed, secret_file=args.secret_file, budget=args.budget, only=args.assignment,
-                         force=args.force, progress=not args.no_progress, gradebook=args.gradebook,
-                         precompute_references=args.precompute_references, isolate=not args.no_isolation)
+                         students=args.student, force=args.force, progress=not args.no_progress,
+                         gradebook=args.gradebook, precompute_references=args.precompute_references,
+                         isolate=not args.no_isolation, policy=args.dependent_failures, deadlines=args.deadlines,
+                         downloaded=args.downloaded, lms=args.lms)
+        if args.command == "publish":
+            from .grading.publish import publish_command
+
+            return publish_command(args.out, submissions=args.submissions, gradebook=args.gradebook,
+                                   deadlines=args.deadlines, downloaded=args.downloaded, lms=args.lms,
+                                   log=lambda m: print(m, file=sys.stderr))
         if args.command == "validate":
             from .grading.runner import parse_size
             from .grading.validate import validate
@@ -59,8 +67,22 @@ def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     return parser
 
 
+def _add_publishing_options(p) -> None:
+    from .grading.collect import LMS
+    from .grading.publish import DEFAULT_DEADLINES
+
+    p.add_argument("--gradebook", default=None, metavar="PATH|URL", help="nbgrader gradebook to update (default OUT/gradebook.db)")
+    p.add_argument("--deadlines", default=str(DEFAULT_DEADLINES), metavar="FILE",
+                   help="due dates, extensions and the late penalty rule (TOML; default deadlines.toml in the course "
+                        "folder; none: nothing is late)")
+    p.add_argument("--downloaded", default=None, metavar="DIR",
+                   help="nbgrader's downloaded/ folder, whose archive names give the LMS ids (default: next to the submissions)")
+    p.add_argument("--lms", choices=LMS, default="canvas", help="layout of the grade export OUT/lms/ (default canvas)")
+
+
 def _add_grading_commands(sub) -> None:
     from .grading.records import Limits
+    from .grading.scoring import DEFAULT_POLICY, POLICIES
 
     g = _one_line_errors(sub.add_parser(
         "grade", help="grade submitted notebooks in isolated processes (CSV, feedback, report, gradebook)",
@@ -84,11 +106,22 @@ def _add_grading_commands(sub) -> None:
     g.add_argument("--no-isolation", action="store_true",
                    help="grade without the sandbox where it cannot run (student code then runs as you)")
     g.add_argument("--assignment", action="append", metavar="NAME", help="grade only this assignment (repeatable)")
+    g.add_argument("--student", action="append", metavar="ID", help="grade only this student (repeatable)")
     g.add_argument("--force", action="store_true", help="regrade submissions already graded in OUT")
+    g.add_argument("--dependent-failures", choices=POLICIES, default=DEFAULT_POLICY,
+                   help="a test failing along with an earlier test it builds on: charge its points, or waive them "
+                        f"(default {DEFAULT_POLICY}; a change rescores without running code)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
-    g.add_argument("--gradebook", default=None, metavar="PATH|URL", help="nbgrader gradebook to update (default OUT/gradebook.db)")
+    _add_publishing_options(g)
     g.add_argument("--precompute-references", action="store_true",
                    help="compute the PyTorch references here (GPU if present) and ship them to the workers")
+    p = _one_line_errors(sub.add_parser(
+        "publish", help="rebuild feedback, report, CSVs and the LMS export after hand grading (no code runs)",
+        description="Rebuild everything OUT holds from its results and the gradebook's hand grades: the feedback "
+                    "pages, report.html, grades.csv, tests.csv and the LMS export; see the Grading section of README.md."))
+    p.add_argument("--out", required=True, metavar="DIR", help="the folder `grade` wrote")
+    p.add_argument("--submissions", default=None, metavar="DIR", help="nbgrader's submitted/ folder (default: the last grade run's)")
+    _add_publishing_options(p)
     v = _one_line_errors(sub.add_parser(
         "validate", help="run the grader's isolated checks (visible cases) on your notebook",
         description="Run the grader's checks on NOTEBOOK the way the grader does, visible cases only."))

@@ -185,10 +185,10 @@ def breakdown(out: Path) -> dict[str, float]:
     """Seconds summed over all submissions, by where the time went (the grader's timing record)."""
     keys = ["zygote_start_s", "process_start_s", "parse_s", "cells_s"]
     tot = dict.fromkeys([*keys, "student_calls_s", "reference_and_compare_s", "gradebook_s", "job_total_s"], 0.0)
+    tot["gradebook_s"] = json.loads((out / "run.json").read_text())["seconds"].get("gradebook", 0.0)
     for f in (out / "results").glob("*/*.json"):
         r = json.loads(f.read_text())
         tot["job_total_s"] += r["timing"]["total_s"]
-        tot["gradebook_s"] += r["timing"].get("gradebook_s", 0.0)
         for nb in r["notebooks"]:
             for k in keys:
                 tot[k] += nb["timing"].get(k, 0.0)

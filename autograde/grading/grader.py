@@ -88,7 +88,9 @@ def make_plan(assignment: str) -> dict:
 
 
 def plan_digest(plan: dict) -> str:
-    slim = [(nb["name"], nb["tests"], nb["manual"]) for nb in plan["notebooks"]]
+    """What of the plan a result depends on: notebooks and test ids, not points (a change of
+    points rescores the result, :func:`.scoring.rescore`, without running the code again)."""
+    slim = [(nb["name"], [t for t, _ in nb["tests"]], [m for m, _ in nb["manual"]]) for nb in plan["notebooks"]]
     return hashlib.sha256(repr((plan["assignment"], slim)).encode()).hexdigest()[:16]
 
 

@@ -51,7 +51,7 @@ class Rule:
         return min(self.per_day * math.ceil(beyond / DAY), self.max_fraction)
 
     def describe(self) -> str:
-        return (f"{self.per_day:.0%} of the points per started day late (after {self.grace_minutes:g} minutes' grace), "
+        return (f"{self.per_day:.0%} of the possible points per started day late (after {self.grace_minutes:g} minutes' grace), "
                 f"at most {self.max_fraction:.0%}")
 
 
@@ -148,7 +148,7 @@ def lateness(deadlines: Deadlines, assignment: str, student: str, submitted: dat
             f = rule.fraction(DAY)
             return Lateness(None, due, False, DAY, f,
                             f"The LMS marked this submission late without its time: it counts as one day late "
-                            f"({rule.describe()}): {f:.0%} of the points.")
+                            f"({rule.describe()}): {f:.0%} of the possible points.")
         return Lateness(None, due, extended, 0.0, 0.0,
                         f"Due {_when(due)} ({whose}); the submission time is not known, so no penalty applies.")
     late_s = max((submitted - due).total_seconds(), 0.0)
@@ -159,5 +159,5 @@ def lateness(deadlines: Deadlines, assignment: str, student: str, submitted: dat
         note = f"Submitted {_when(submitted)}, {_span(late_s)} after {whose} ({_when(due)}), within the grace period."
     else:
         note = (f"Submitted {_when(submitted)}, {_span(late_s)} after {whose} ({_when(due)}). Rule: "
-                f"{rule.describe()}: {f:.0%} of the points.")
+                f"{rule.describe()}: {f:.0%} of the possible points.")
     return Lateness(submitted, due, extended, late_s, f, note)

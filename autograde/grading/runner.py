@@ -1,6 +1,13 @@
-"""`python -m autograde grade`: the batch. Discovers submissions, grades what is not graded yet
-in parallel (a process pool, or a Dask cluster through the same executor interface), writes
-each result as it arrives, then rebuilds the CSVs, the feedback, the report and the gradebook.
+"""`python -m autograde grade`: the batch, in three steps that each write their own files once.
+
+* plan (:func:`_plan`): the submissions (``--assignment``, ``--student`` narrow them), the plans
+  from the solution notebooks, and per submission either a job or a result to reuse: same
+  notebooks and seed give the same key, and a reused result is only rescored (points or the
+  dependent-failure policy changed: :func:`.scoring.rescore`), no student code runs;
+* run (:func:`_run`): the jobs in parallel (a process pool, or a Dask cluster through the same
+  executor interface), each result JSON written as it arrives, so a killed run resumes;
+* publish (:mod:`.publish`): gradebook, CSVs, feedback, report, LMS export from every result in
+  OUT; then ``run.json``, the run's own record (counts, seconds per step, the gradebook's included).
 """
 from __future__ import annotations
 
@@ -13,15 +20,18 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..paths import ROOT, UsageError, assignments
 from . import results as R
 from .grader import make_plan, safe_grade_job, secret_label, submission_key
+from .publish import DEFAULT_DEADLINES
+from .records import Job, Limits
+from .scoring import DEFAULT_POLICY, POLICIES, after_of, rescore
 from .submissions import read_files, read_notebooks
 
 DEFAULT_SECRET = ROOT / ".autograde" / "secret"  # git-ignored; see the README on keeping it
-from .records import Job, Limits
 
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.I)
 
@@ -117,14 +127,69 @@ def course_secret(path: Path) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------
-# The batch
+# The batch: plan -> run -> publish
 # ---------------------------------------------------------------------------------------------
+@dataclass
+class Batch:
+    """What a run grades, decided before any student code runs."""
+
+    students: list[str]
+    assignments: list[str]
+    plans: dict  # assignment -> plan (with the solution cells, for the gradebook)
+    jobs: list[Job] = field(default_factory=list)  # to grade now
+    reused: list[tuple[str, str]] = field(default_factory=list)  # graded before, same notebooks and seed
+    rescored: list[tuple[str, str]] = field(default_factory=list)  # of those: points or policy changed
+
+
 def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout: float = Limits.timeout,
           cell_timeout: float | None = None, memory: int = Limits.memory, dask: str | None = None,
           seed: int | None = None, secret_file: str | Path | None = None, budget: float | None = None,
-          only: list[str] | None = None, force: bool = False, progress: bool = True, gradebook: str | None = None,
-          precompute_references: bool = False, isolate: bool = True, log=None) -> int:
+          only: list[str] | None = None, students: list[str] | None = None, force: bool = False,
+          progress: bool = True, gradebook: str | None = None, precompute_references: bool = False,
+          isolate: bool = True, policy: str = DEFAULT_POLICY, deadlines: str | Path | None = DEFAULT_DEADLINES,
+          downloaded: str | Path | None = None, lms: str = "canvas", log=None) -> int:
     log = log or (lambda msg: print(msg, file=sys.stderr))
+    _check_usage(isolate, dask, workers, timeout, policy, log)
+    submissions, out = Path(submissions), Path(out)
+    t_start = time.perf_counter()
+    batch, seed_label = _plan(submissions, out, only, students, force, seed, secret_file, policy,
+                              Limits(timeout=float(timeout), cell_timeout=cell_timeout, memory=int(memory), budget=budget), isolate, log)
+    if precompute_references and batch.jobs:
+        batch.jobs = _precompute(batch.jobs, batch.plans)
+
+    gb_target = gradebook or f"sqlite:///{(out / 'gradebook.db').resolve()}"
+    errors = []
+    if batch.jobs:
+        errors = _run(batch.jobs, out, workers, dask, progress, log, policy, batch.plans,
+                      during=lambda: _prepare_outputs(gb_target))
+    t_grade = time.perf_counter() - t_start
+
+    pairs = {(s, a) for s in batch.students for a in batch.assignments}
+    missing = sorted(f"{s}/{a}" for s, a in pairs if (R.read_json(R.result_path(out, s, a)) or {"grader_error": 1}).get("grader_error"))
+    # Everything in OUT is published: grading one --assignment or --student keeps the rows, pages
+    # and exports of the others graded before.
+    every = R.other_results(out, set(assignments()), set())
+    plans = {a: batch.plans.get(a) or make_plan(a) for a in {r["assignment"] for r in every}}
+    from .publish import Publishing, publish
+
+    seconds = publish(out, every, plans, batch.students, Publishing(
+        gradebook=gb_target, submissions=submissions, deadlines=Path(deadlines) if deadlines else None,
+        downloaded=Path(downloaded) if downloaded else None, lms=lms), log=log)
+    summary = {"graded_now": len(batch.jobs) - len(errors), "reused": len(batch.reused), "rescored": len(batch.rescored),
+               "errors": errors, "seconds": {"grading": t_grade, **seconds, "total": time.perf_counter() - t_start},
+               "workers": workers, "dask": dask or "", "seed": seed_label, "timeout": timeout, "memory": memory,
+               "policy": policy, "submissions": str(submissions.resolve()), "students": students or []}
+    R.write_json_atomic(out / "run.json", summary)
+    flagged = sum(1 for r in every if r["flags"])
+    log(f"autograde grade: {len(every)} submission(s) in {out}/grades.csv ({flagged} flagged), "
+        f"{len(batch.jobs) - len(errors)} graded now in {t_grade:.1f} s")
+    if missing:
+        log(f"autograde grade: NOT graded (grader errors; rerun to retry): {', '.join(missing)}")
+        return 1
+    return 0
+
+
+def _check_usage(isolate: bool, dask: str | None, workers, timeout, policy: str, log) -> None:
     if isolate and not dask:
         from .isolation import problem
 
@@ -140,13 +205,25 @@ def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout
         raise UsageError(f"--workers must be at least 1 (got {workers})")
     if timeout is None or float(timeout) <= 0:
         raise UsageError(f"--timeout must be positive (got {timeout})")
-    submissions, out = Path(submissions), Path(out)
-    students, todo, unknown = discover(submissions, only)
+    if policy not in POLICIES:
+        raise UsageError(f"--dependent-failures must be one of {', '.join(POLICIES)} (got {policy!r})")
+
+
+def _plan(submissions: Path, out: Path, only, students, force: bool, seed, secret_file, policy: str, limits: Limits,
+          isolate: bool, log) -> tuple[Batch, str | int]:
+    """The batch: which submissions to grade, which results to reuse (rescored, and rewritten,
+    when only the points or the policy changed: no student code runs for them)."""
+    found, todo, unknown = discover(submissions, only)
     for u in unknown:
         log(f"autograde grade: skipping {u}: not an assignment of this course (known: {', '.join(assignments())})")
     if not todo:
         raise UsageError(f"no submissions of a known assignment under {submissions} "
                          f"(expected <student_id>/<assignment>/<notebook>.ipynb)")
+    if students:
+        absent = [s for s in students if s not in found]
+        if absent:
+            raise UsageError(f"--student {absent[0]}: no folder {submissions / absent[0]}")
+        found = sorted(set(students))
     out.mkdir(parents=True, exist_ok=True)
     os.chmod(out, 0o700)
     for stale in (out / "results").glob("*/.*.tmp"):  # a run killed while writing a result
@@ -159,71 +236,30 @@ def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout
     plans = {a: make_plan(a) for a in todo}
     slims = {a: {"assignment": a, "notebooks": [{k: v for k, v in nb.items() if k != "cells"} for nb in plan["notebooks"]]}
              for a, plan in plans.items()}  # what a job needs of the plan (the cells stay here)
-    t_start = time.perf_counter()
-    limits = Limits(timeout=float(timeout), cell_timeout=cell_timeout, memory=int(memory), budget=budget)
-
-    jobs, done = [], []
-    for student in students:
+    afters = {a: after_of(a) for a in todo}
+    batch = Batch(found, todo, plans)
+    for student in found:
         for a in todo:
             nbs, unsafe = read_notebooks(submissions / student / a)
             key = submission_key(seed_label, plans[a], nbs)
             path = R.result_path(out, student, a)
             old = R.read_json(path)
             if not force and old and old.get("key") == key and "grader_error" not in old:
-                done.append((student, a))
+                batch.reused.append((student, a))
+                new = rescore(old, plans[a], policy, afters[a])
+                if new != old:
+                    R.write_json_atomic(path, new)
+                    batch.rescored.append((student, a))
                 continue
-            jobs.append(Job(student_id=student, assignment=a, plan=slims[a], notebooks=nbs,
-                            files=read_files(submissions / student / a, known=nbs), key=key, limits=limits,
-                            seed_base=None if secret_hex else seed_label, secret=secret_hex, hidden=True,
-                            isolate=isolate, unsafe=tuple(unsafe)))
-    if done:
-        log(f"autograde grade: {len(done)} submission(s) already graded in {out} (same notebooks and seed); "
-            f"grading the other {len(jobs)}")
-    if precompute_references and jobs:
-        jobs = _precompute(jobs, plans)
-
-    gb_target = gradebook or f"sqlite:///{(out / 'gradebook.db').resolve()}"
-    errors = []
-    if jobs:
-        errors = _run(jobs, out, workers, dask, progress, log, during=lambda: _prepare_outputs(gb_target))
-
-    t_grade = time.perf_counter() - t_start
-    pairs = [(s, a) for s in students for a in todo]
-    results, missing = [], []
-    for s, a in pairs:
-        r = R.read_json(R.result_path(out, s, a))
-        if r is None or "grader_error" in r:
-            missing.append(f"{s}/{a}")
-        else:
-            results.append(r)
-    # The CSVs and the report cover every result in OUT: grading one --assignment keeps the rows
-    # of the others (and of students graded before) from earlier runs.
-    every = results + R.other_results(out, set(assignments()), set(pairs))
-    R.write_csvs(out, every)
-    from . import feedback
-
-    feedback.write_all(out, results)
-    feedback.write_report(out, every, {a: plans.get(a) or make_plan(a) for a in {r["assignment"] for r in every}})
-    from . import gradebook as G
-
-    gb_seconds = G.sync(gb_target, plans, results, students, submissions, out)
-    for r in results:  # the benchmark's record: gradebook time per submission
-        secs = gb_seconds.get((r["student_id"], r["assignment"]))
-        if secs is not None and r.get("timing", {}).get("gradebook_s") != secs:
-            r.setdefault("timing", {})["gradebook_s"] = secs
-            R.write_json_atomic(R.result_path(out, r["student_id"], r["assignment"]), r)
-    summary = {"graded_now": len(jobs) - len(errors), "reused": len(done), "errors": errors,
-               "seconds": {"grading": t_grade, "total": time.perf_counter() - t_start}, "workers": workers,
-               "dask": dask or "", "seed": seed_label if secret_hex is None else "secret", "timeout": timeout,
-               "memory": memory}
-    R.write_json_atomic(out / "run.json", summary)
-    flagged = sum(1 for r in every if r["flags"])
-    log(f"autograde grade: {len(every)} submission(s) in {out}/grades.csv ({flagged} flagged), "
-        f"{len(jobs) - len(errors)} graded now in {t_grade:.1f} s")
-    if missing:
-        log(f"autograde grade: NOT graded (grader errors; rerun to retry): {', '.join(missing)}")
-        return 1
-    return 0
+            batch.jobs.append(Job(student_id=student, assignment=a, plan=slims[a], notebooks=nbs,
+                                  files=read_files(submissions / student / a, known=nbs), key=key, limits=limits,
+                                  seed_base=None if secret_hex else seed_label, secret=secret_hex, hidden=True,
+                                  isolate=isolate, unsafe=tuple(unsafe)))
+    if batch.reused:
+        log(f"autograde grade: {len(batch.reused)} submission(s) already graded in {out} (same notebooks and seed); "
+            f"grading the other {len(batch.jobs)}"
+            + (f"; {len(batch.rescored)} rescored (points or policy changed), no code run" if batch.rescored else ""))
+    return batch, (seed_label if secret_hex is None else "secret")
 
 
 def _prepare_outputs(gb_target: str) -> None:
@@ -232,7 +268,7 @@ def _prepare_outputs(gb_target: str) -> None:
         from . import gradebook as G
 
         G.prepare(gb_target)
-        from . import feedback  # noqa: F401
+        from . import report  # noqa: F401
 
         import matplotlib
 
@@ -264,8 +300,10 @@ def _precompute(jobs: list[Job], plans: dict) -> list[Job]:
     return out
 
 
-def _run(jobs: list[Job], out: Path, workers: int, dask: str | None, progress: bool, log, during=None) -> list[str]:
-    """Grade `jobs` on the pool (or Dask); `during()` runs in a thread while the workers grade."""
+def _run(jobs: list[Job], out: Path, workers: int, dask: str | None, progress: bool, log, policy: str, plans: dict,
+         during=None) -> list[str]:
+    """Grade `jobs` on the pool (or Dask), writing each result (scored under `policy`) as it
+    arrives; `during()` runs in a thread while the workers grade."""
     from tqdm import tqdm
 
     executor, client = _executor(workers, dask)
@@ -292,6 +330,7 @@ def _run(jobs: list[Job], out: Path, workers: int, dask: str | None, progress: b
                 errors.append(f"{label}: {res['grader_error']}")
                 log(f"autograde grade: grader error on {label}: {res['grader_error']}")
             else:
+                res = rescore(res, plans[job.assignment], policy)
                 R.write_json_atomic(R.result_path(out, job.student_id, job.assignment), res)
                 if res["flags"]:
                     bar.set_postfix_str(f"{label}: {';'.join(res['flags'])}", refresh=False)
