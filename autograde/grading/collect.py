@@ -43,9 +43,10 @@ def student_id(name: str) -> str:
 
 
 def parse(lms: str, relpath: str) -> Collected | None:
-    """What a downloaded file's name (relative to the extracted folder) says; None if it is not
-    one of this LMS's submission files."""
-    m = NAMES[lms].match(relpath.replace(os.sep, "/"))
+    """What a downloaded file's name says (its last one or two path parts: nbgrader extracts each
+    archive into a folder of its own); None if it is not one of this LMS's submission files."""
+    parts = relpath.replace(os.sep, "/").split("/")
+    m = NAMES[lms].match(parts[-1]) or (NAMES[lms].match("/".join(parts[-2:])) if len(parts) > 1 else None)
     if not m:
         return None
     return Collected(student_id(m["name"]), m["lms_id"], m["name"], m["file_id"] + m["ext"],
@@ -99,12 +100,8 @@ class LmsCollector(_plugin_base()):
         _, ext = os.path.splitext(submitted_file)
         if ext not in self.valid_ext:
             return None
-        rel = submitted_file
-        marker = f"{os.sep}extracted{os.sep}"
-        if marker in rel:
-            rel = rel.split(marker, 1)[1]
-        c = parse(self.lms, rel)
+        c = parse(self.lms, submitted_file)
         if c is None:
-            self.log.warning("not a %s submission file name, skipped: %s", self.lms, rel)
+            self.log.warning("not a %s submission file name, skipped: %s", self.lms, submitted_file)
             return None
         return {"student_id": c.student_id, "file_id": c.file_id}
