@@ -77,31 +77,28 @@ def downloaded(root: Path, lms: str) -> dict[tuple[str, str], Collected]:
     return found
 
 
-def _plugin_base():
-    try:
-        from nbgrader.plugins import FileNameCollectorPlugin
-    except ImportError:  # autograde without nbgrader (a Dask worker): the plugin is never loaded there
-        return object
-    return FileNameCollectorPlugin
+try:
+    from nbgrader.plugins import FileNameCollectorPlugin
+    from traitlets import Unicode
+except ImportError:  # autograde without nbgrader (a Dask worker): zip_collect never runs there
+    FileNameCollectorPlugin = None
 
+if FileNameCollectorPlugin is not None:
+    class LmsCollector(FileNameCollectorPlugin):
+        """``nbgrader zip_collect``'s collector for Canvas or Moodle archives (``nbgrader_config.py``:
+        ``c.ZipCollectApp.collector_plugin = "autograde.grading.collect.LmsCollector"`` and
+        ``c.LmsCollector.lms = "canvas"`` or ``"moodle"``)."""
 
-class LmsCollector(_plugin_base()):
-    """``nbgrader zip_collect``'s collector for Canvas or Moodle archives (``nbgrader_config.py``:
-    ``c.ZipCollectApp.collector_plugin = "autograde.grading.collect.LmsCollector"`` and
-    ``c.LmsCollector.lms = "canvas"`` or ``"moodle"``)."""
+        lms = Unicode("canvas", help="canvas or moodle: whose archive names to read").tag(config=True)
 
-    from traitlets import Unicode as _Unicode
-
-    lms = _Unicode("canvas", help="canvas or moodle: whose archive names to read").tag(config=True)
-
-    def collect(self, submitted_file: str):
-        if self.lms not in NAMES:
-            raise ValueError(f"LmsCollector.lms must be one of {', '.join(LMS)}, not {self.lms!r}")
-        _, ext = os.path.splitext(submitted_file)
-        if ext not in self.valid_ext:
-            return None
-        c = parse(self.lms, submitted_file)
-        if c is None:
-            self.log.warning("not a %s submission file name, skipped: %s", self.lms, submitted_file)
-            return None
-        return {"student_id": c.student_id, "file_id": c.file_id}
+        def collect(self, submitted_file: str):
+            if self.lms not in NAMES:
+                raise ValueError(f"LmsCollector.lms must be one of {', '.join(LMS)}, not {self.lms!r}")
+            _, ext = os.path.splitext(submitted_file)
+            if ext not in self.valid_ext:
+                return None
+            c = parse(self.lms, submitted_file)
+            if c is None:
+                self.log.warning("not a %s submission file name, skipped: %s", self.lms, submitted_file)
+                return None
+            return {"student_id": c.student_id, "file_id": c.file_id}

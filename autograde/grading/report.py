@@ -26,7 +26,7 @@ def mistake_of(message: str) -> str:
     first = (message or "").strip().splitlines()[0] if (message or "").strip() else "(no message)"
     m = WRONG.match(first)
     if m:
-        return f"{m['what']} is wrong: {m['mistake']}"
+        return NUMBER.sub("#", f"{m['what']} is wrong: {m['mistake']}")
     m = NO_MATCH.match(first)
     if m:
         return f"{m['what']} does not match PyTorch (no known mistake)"
