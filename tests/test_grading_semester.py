@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from autograde.grading.feedback import assignment_page
 from autograde.grading.report import common_mistakes, flags_text, mistake_of
 from autograde.grading.scoring import after_of, rescore, total
 from autograde.paths import UsageError
-from test_grading import BIN, ROOT, read_csv
+from test_grading import BIN, ROOT
 
 UTC = timezone.utc
 PLAN = {"assignment": "loss_functions", "notebooks": [{"name": "loss_functions.ipynb", "manual": [["q_overflow", 1.0]],

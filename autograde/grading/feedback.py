@@ -83,13 +83,17 @@ def _points(t: dict, hand: dict) -> str:
 
 
 def _notebook(r: dict, nb: dict, hand: dict, plan_nb: dict | None, after: dict, policy: str) -> list[str]:
-    parts = [f"<h2>{e(nb['notebook'])}</h2>",
+    """The notebook's part of the page: its own heading (h2, sections h3) when the assignment has
+    several notebooks, else sections at h2."""
+    h = "h2" if len(r["notebooks"]) == 1 else "h3"
+    sub = "h3" if h == "h2" else "h4"
+    parts = [f"<h2>{e(nb['notebook'])}</h2>" if h == "h3" else "",
              f"<p class=\"muted\">Seed <code>{e(nb['seed'])}</code> (the inputs of every test derive from it)."
              + (f" References: PyTorch on <code>{e(nb['reference_device'])}</code>, float64." if nb.get("reference_device") else "")
              + "</p>"]
     if nb["flags"]:
         items = "".join(f"<li><span class=\"flag\">{e(f)}</span>{e(FLAG_TEXT.get(f, ''))}</li>" for f in nb["flags"])
-        parts.append(f"<h3>Flags</h3><ul>{items}</ul>")
+        parts.append(f"<{h}>Flags</{h}><ul>{items}</ul>")
         details = [m for _, m in nb.get("events", [])] + list(nb.get("tamper", []))
         if details:
             parts.append("<p class=\"muted\">What the grader saw:</p><ul>" + "".join(f"<li>{e(d)}</li>" for d in details) + "</ul>")
@@ -97,7 +101,7 @@ def _notebook(r: dict, nb: dict, hand: dict, plan_nb: dict | None, after: dict, 
     rows = "".join(f"<tr><td><code>{e(t['test_id'])}</code></td><td>{_points(t, hand)}</td>"
                    f"<td>{_verdict(t, hand, after, passed, policy)}</td></tr>" for t in nb["tests"])
     if rows:
-        parts.append("<h3>Tests</h3><table><tr><th>test</th><th>points</th><th>result</th></tr>" + rows + "</table>")
+        parts.append(f"<{h}>Tests</{h}><table><tr><th>test</th><th>points</th><th>result</th></tr>" + rows + "</table>")
     manual = plan_nb["manual"] if plan_nb else []
     if manual:
         rows = []
@@ -107,19 +111,19 @@ def _notebook(r: dict, nb: dict, hand: dict, plan_nb: dict | None, after: dict, 
             rows.append(f"<tr><td><code>{e(cell)}</code></td><td>"
                         + (f"{num(score)} / {num(pts)}" if score is not None else f"not graded yet / {num(pts)}")
                         + f"</td><td>{e(comment)}</td></tr>")
-        parts.append("<h3>Graded by hand</h3><table><tr><th>answer</th><th>points</th><th>comment</th></tr>"
+        parts.append(f"<{h}>Graded by hand</{h}><table><tr><th>answer</th><th>points</th><th>comment</th></tr>"
                      + "".join(rows) + "</table>")
     if nb.get("advice"):
-        parts.append("<h3>Advice</h3><p class=\"muted\">No points depend on this.</p><ul>"
+        parts.append(f"<{h}>Advice</{h}><p class=\"muted\">No points depend on this.</p><ul>"
                      + "".join(f"<li>{e(a['message'])}</li>" for a in nb["advice"]) + "</ul>")
     if nb.get("cell_errors"):
-        parts.append("<h3>Cells that raised an error</h3><p class=\"muted\">They were skipped, as a kernel would; "
+        parts.append(f"<{h}>Cells that raised an error</{h}><p class=\"muted\">They were skipped, as a kernel would; "
                      "what they define is missing.</p><ul>" + "".join(f"<li><code>{e(c)}</code></li>" for c in nb["cell_errors"]) + "</ul>")
     if nb.get("answers"):
-        parts.append("<h3>Your answers</h3>")
+        parts.append(f"<{h}>Your answers</{h}>")
         for a in nb["answers"]:
             label = f"cell {a['cell']}" + (f" ({a['grade_id']})" if a.get("grade_id") else "")
-            parts.append(f"<h4 class=\"muted\">{e(label)}</h4><pre>{e(a['source'])}</pre>")
+            parts.append(f"<{sub} class=\"muted\">{e(label)}</{sub}><pre>{e(a['source'])}</pre>")
     return parts
 
 

@@ -59,10 +59,15 @@ def prepare(target: str) -> None:
     import nbgrader.utils  # noqa: F401
 
 
-def sync(target: str, plans: dict, results: list[dict], students: list[str]) -> tuple[float, dict]:
+def sync(target: str, plans: dict, results: list[dict], students: list[str], times: dict | None = None,
+         due: dict | None = None) -> tuple[float, dict]:
     """Write plans and results into the gradebook; returns (seconds spent on the submissions, what
     was graded by hand: ``{(student, assignment): {notebook: {"scores": {cell: [score, max, extra]},
-    "comments": {cell: text}}}}``, hand scores given to autograded cells included)."""
+    "comments": {cell: text}}}}``, hand scores given to autograded cells included).
+    ``times``: (student, assignment) -> submission time (UTC); Formgrader counts a submission as
+    autograded only when the gradebook's time is its ``timestamp.txt``'s. ``due``: assignment ->
+    due date (UTC), shown by Formgrader."""
+    times, due = times or {}, due or {}
     from nbgrader.api import Gradebook, MissingEntry
 
     from ..paths import put_venv_on_path
@@ -73,7 +78,7 @@ def sync(target: str, plans: dict, results: list[dict], students: list[str]) -> 
     with warnings.catch_warnings(), Gradebook(url) as gb:
         warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own, harmless
         for a, plan in plans.items():
-            gb.update_or_create_assignment(a)
+            gb.update_or_create_assignment(a, duedate=_naive(due.get(a)))
             for nb in plan["notebooks"]:
                 nb_id = Path(nb["name"]).stem
                 try:
@@ -99,7 +104,7 @@ def sync(target: str, plans: dict, results: list[dict], students: list[str]) -> 
         t0 = time.perf_counter()
         for r in sorted(results, key=lambda r: (r["student_id"], r["assignment"])):
             s, a = r["student_id"], r["assignment"]
-            gb.update_or_create_submission(a, s)
+            gb.update_or_create_submission(a, s, timestamp=_naive(times.get((s, a))))
             plan = plans[a]
             for nb in r["notebooks"]:
                 nb_id = Path(nb["notebook"]).stem
@@ -121,6 +126,11 @@ def sync(target: str, plans: dict, results: list[dict], students: list[str]) -> 
                     hand.setdefault((s, a), {})[nb["notebook"]] = {"scores": scores, "comments": comments}
             gb.db.commit()
     return time.perf_counter() - t0, hand
+
+
+def _naive(t):
+    """nbgrader's gradebook holds naive UTC times."""
+    return t.replace(tzinfo=None) if t is not None else None
 
 
 def write_autograded(out: Path, submissions: Path, plans: dict, results: list[dict]) -> None:

@@ -39,24 +39,28 @@ def publish(out: Path, results: list[dict], plans: dict, students: list[str], ho
     from .scoring import DEFAULT_POLICY, after_of, total
 
     seconds = {}
+    deadlines = late.load(how.deadlines)
+    downloaded = how.downloaded or (how.submissions.parent / "downloaded" if how.submissions else None)
+    collected = collect.downloaded(downloaded, how.lms) if downloaded else {}
+    times = {(r["student_id"], r["assignment"]): late.submission_time(how.submissions / r["student_id"] / r["assignment"])
+             if how.submissions else None for r in results}
+
     t0 = time.perf_counter()
-    seconds["gradebook"], hand = G.sync(how.gradebook, plans, results, sorted(set(students) | {r["student_id"] for r in results}))
+    seconds["gradebook"], hand = G.sync(how.gradebook, plans, results,
+                                        sorted(set(students) | {r["student_id"] for r in results}),
+                                        times=times, due=deadlines.due)
     if how.submissions is not None:
         G.write_autograded(out, how.submissions, plans, results)
     seconds["gradebook_total"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     R.write_csvs(out, results)
-    deadlines = late.load(how.deadlines)
-    downloaded = how.downloaded or (how.submissions.parent / "downloaded" if how.submissions else None)
-    collected = collect.downloaded(downloaded, how.lms) if downloaded else {}
     afters = {a: after_of(a) for a in plans}
     totals = {}
     for r in sorted(results, key=lambda r: (r["student_id"], r["assignment"])):
         s, a = r["student_id"], r["assignment"]
-        when = late.submission_time(how.submissions / s / a) if how.submissions else None
         c = collected.get((s, a))
-        lt = late.lateness(deadlines, a, s, when, marked_late=bool(c and c.late))
+        lt = late.lateness(deadlines, a, s, times[(s, a)], marked_late=bool(c and c.late))
         h = hand.get((s, a), {})
         totals[(s, a)] = total(r, plans[a], h, lt.fraction)
         feedback.write_page(out, r, feedback.assignment_page(
