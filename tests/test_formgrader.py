@@ -117,7 +117,7 @@ def _api(formgrader, path: str):
 
 
 def test_formgrader_lists_the_graded_submissions(formgrader, page):
-    base, token = formgrader
+    base, _ = formgrader
     page.goto(f"{base}/formgrader/manage_submissions/loss_functions")
     page.wait_for_selector("text=smithbob")
     rows = {ln.split("\t")[1]: ln for ln in page.inner_text("body").splitlines() if ln.count("\t") > 3}

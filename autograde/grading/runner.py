@@ -313,9 +313,9 @@ def _run(jobs: list[Job], out: Path, workers: int, dask: str | None, progress: b
     helper = None
     try:
         futures = {executor.submit(safe_grade_job, job): job for job in jobs}
-        # Only now, with this thread's imports done and the workers started: two threads importing at
-        # once can fail (CI saw "No module named 'distributed.protocol.serialize'"). Dask's client
-        # imports lazily in its own thread, so with --dask `during` runs afterwards instead.
+        # Only now, with this thread's imports done and the workers started: two threads importing
+        # the same package at once can see it half-initialised (a spurious "No module named ...").
+        # Dask's client imports lazily in its own thread, so with --dask `during` runs afterwards.
         if during is not None and client is None:
             helper = threading.Thread(target=during, daemon=True)
             helper.start()
