@@ -77,7 +77,8 @@ def _add_publishing_options(p) -> None:
                         "folder; none: nothing is late)")
     p.add_argument("--downloaded", default=None, metavar="DIR",
                    help="nbgrader's downloaded/ folder, whose archive names give the LMS ids (default: next to the submissions)")
-    p.add_argument("--lms", choices=LMS, default="canvas", help="layout of the grade export OUT/lms/ (default canvas)")
+    p.add_argument("--lms", choices=LMS, default=None,
+                   help="layout of the grade export OUT/lms/ (default: the last run's in OUT, else canvas)")
 
 
 def _add_grading_commands(sub) -> None:
@@ -108,9 +109,9 @@ def _add_grading_commands(sub) -> None:
     g.add_argument("--assignment", action="append", metavar="NAME", help="grade only this assignment (repeatable)")
     g.add_argument("--student", action="append", metavar="ID", help="grade only this student (repeatable)")
     g.add_argument("--force", action="store_true", help="regrade submissions already graded in OUT")
-    g.add_argument("--dependent-failures", choices=POLICIES, default=DEFAULT_POLICY,
+    g.add_argument("--dependent-failures", choices=POLICIES, default=None,
                    help="a test failing along with an earlier test it builds on: charge its points, or waive them "
-                        f"(default {DEFAULT_POLICY}; a change rescores without running code)")
+                        f"(default: the last run's in OUT, else {DEFAULT_POLICY}; a change rescores without running code)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_publishing_options(g)
     g.add_argument("--precompute-references", action="store_true",

@@ -350,3 +350,17 @@ def test_points_change_rescores_without_running_code(course, monkeypatch):
     monkeypatch.setattr(runner, "make_plan", real)
     assert runner.grade(course["course"] / "submitted", out, **args) == 0  # and back
     assert json.loads((out / "run.json").read_text())["rescored"] == 3
+
+
+def test_policy_and_layout_stay_from_run_to_run(course):
+    """--dependent-failures and --lms are remembered in OUT/run.json: a later run without them keeps them."""
+    out = course["out"]
+    r = cli("grade", *course["args"], "--dependent-failures", "waive", "--lms", "moodle")
+    assert r.returncode == 0, r.stderr
+    r = cli("grade", *course["args"])
+    assert r.returncode == 0, r.stderr
+    run = json.loads((out / "run.json").read_text())
+    assert (run["policy"], run["lms"], run["graded_now"]) == ("waive", "moodle", 0)
+    rows = list(csv.reader((out / "lms" / "moodle_loss_functions.csv").open()))
+    assert rows == [["Identifier", "Full name", "Grade", "Maximum grade"]]  # Canvas archives name no Moodle participant
+    assert "no Moodle participant id for carol, doejane, smithbob" in r.stderr

@@ -78,7 +78,7 @@ def publish(out: Path, results: list[dict], plans: dict, students: list[str], ho
 
 def publish_command(out: str | Path, *, submissions: str | Path | None = None, gradebook: str | None = None,
                     deadlines: str | Path | None = DEFAULT_DEADLINES, downloaded: str | Path | None = None,
-                    lms: str = "canvas", log=print) -> int:
+                    lms: str | None = None, log=print) -> int:
     """``python -m autograde publish``: the publish step alone, after hand grading in Formgrader
     (or a change of deadlines): no student code runs, no result changes."""
     from ..paths import UsageError, assignments
@@ -93,6 +93,7 @@ def publish_command(out: str | Path, *, submissions: str | Path | None = None, g
     if subs is not None and not subs.is_dir():
         raise UsageError(f"submissions folder not found: {subs} (pass --submissions)")
     plans = {a: make_plan(a) for a in sorted({r["assignment"] for r in every})}
+    lms = lms or run.get("lms") or "canvas"
     publish(out, every, plans, [], Publishing(
         gradebook=gradebook or f"sqlite:///{(out / 'gradebook.db').resolve()}", submissions=subs,
         deadlines=Path(deadlines) if deadlines else None, downloaded=Path(downloaded) if downloaded else None, lms=lms),

@@ -146,11 +146,15 @@ def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout
           seed: int | None = None, secret_file: str | Path | None = None, budget: float | None = None,
           only: list[str] | None = None, students: list[str] | None = None, force: bool = False,
           progress: bool = True, gradebook: str | None = None, precompute_references: bool = False,
-          isolate: bool = True, policy: str = DEFAULT_POLICY, deadlines: str | Path | None = DEFAULT_DEADLINES,
-          downloaded: str | Path | None = None, lms: str = "canvas", log=None) -> int:
+          isolate: bool = True, policy: str | None = None, deadlines: str | Path | None = DEFAULT_DEADLINES,
+          downloaded: str | Path | None = None, lms: str | None = None, log=None) -> int:
+    """``policy`` and ``lms`` not given: the last run's in OUT (``run.json``), else the defaults."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    _check_usage(isolate, dask, workers, timeout, policy, log)
     submissions, out = Path(submissions), Path(out)
+    last = R.read_json(out / "run.json") or {}
+    policy = policy or last.get("policy") or DEFAULT_POLICY
+    lms = lms or last.get("lms") or "canvas"
+    _check_usage(isolate, dask, workers, timeout, policy, log)
     t_start = time.perf_counter()
     batch, seed_label = _plan(submissions, out, only, students, force, seed, secret_file, policy,
                               Limits(timeout=float(timeout), cell_timeout=cell_timeout, memory=int(memory), budget=budget), isolate, log)
@@ -178,7 +182,7 @@ def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout
     summary = {"graded_now": len(batch.jobs) - len(errors), "reused": len(batch.reused), "rescored": len(batch.rescored),
                "errors": errors, "seconds": {"grading": t_grade, **seconds, "total": time.perf_counter() - t_start},
                "workers": workers, "dask": dask or "", "seed": seed_label, "timeout": timeout, "memory": memory,
-               "policy": policy, "submissions": str(submissions.resolve()), "students": students or []}
+               "policy": policy, "lms": lms, "submissions": str(submissions.resolve()), "students": students or []}
     R.write_json_atomic(out / "run.json", summary)
     flagged = sum(1 for r in every if r["flags"])
     log(f"autograde grade: {len(every)} submission(s) in {out}/grades.csv ({flagged} flagged), "
