@@ -85,7 +85,7 @@ def publish_command(out: str | Path, *, submissions: str | Path | None = None, g
     from .grader import make_plan
 
     out = Path(out)
-    every = R.other_results(out, set(assignments()), set())
+    every = R.all_results(out, set(assignments()))
     if not every:
         raise UsageError(f"no graded submissions in {out} (run `python -m autograde grade` first)")
     run = R.read_json(out / "run.json") or {}

@@ -1,5 +1,6 @@
-"""Results on disk: one JSON per (student, assignment), written atomically as each submission
-finishes; ``grades.csv`` and ``tests.csv`` rebuilt from all of them, sorted, at the end.
+"""Results on disk: one JSON per (student, assignment), written atomically, once, as each
+submission finishes (or is rescored); ``grades.csv`` and ``tests.csv`` rebuilt from all of them,
+sorted, when the run publishes.
 
 A run killed half-way keeps every JSON it finished; a rerun skips those (same inputs: same
 key) and rebuilds the CSVs from the JSONs, so they are byte-for-byte those of an uninterrupted
@@ -47,16 +48,14 @@ def read_json(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def other_results(out: Path, known: set[str], exclude: set[tuple[str, str]]) -> list[dict]:
-    """Results in ``out`` from earlier runs (another ``--assignment``, a student graded before),
-    of the assignments in ``known``, leaving out the (student, assignment) pairs in ``exclude``."""
+def all_results(out: Path, known: set[str]) -> list[dict]:
+    """Every result in ``out`` of the assignments in ``known`` (this run's and earlier runs'), by
+    path; a grader error is not a result."""
     found = []
     for path in sorted((out / "results").glob("*/*.json")):
         r = read_json(path)
-        if (r is None or "grader_error" in r or r.get("assignment") not in known
-                or (r.get("student_id"), r.get("assignment")) in exclude):
-            continue
-        found.append(r)
+        if r is not None and "grader_error" not in r and r.get("assignment") in known:
+            found.append(r)
     return found
 
 

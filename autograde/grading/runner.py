@@ -172,7 +172,7 @@ def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout
     missing = sorted(f"{s}/{a}" for s, a in pairs if (R.read_json(R.result_path(out, s, a)) or {"grader_error": 1}).get("grader_error"))
     # Everything in OUT is published: grading one --assignment or --student keeps the rows, pages
     # and exports of the others graded before.
-    every = R.other_results(out, set(assignments()), set())
+    every = R.all_results(out, set(assignments()))
     plans = {a: batch.plans.get(a) or make_plan(a) for a in {r["assignment"] for r in every}}
     from .publish import Publishing, publish
 
