@@ -364,3 +364,40 @@ def test_policy_and_layout_stay_from_run_to_run(course):
     rows = list(csv.reader((out / "lms" / "moodle_loss_functions.csv").open()))
     assert rows == [["Identifier", "Full name", "Grade", "Maximum grade"]]  # Canvas archives name no Moodle participant
     assert "no Moodle participant id for carol, doejane, smithbob" in r.stderr
+
+
+def test_each_output_is_written_once(course, monkeypatch):
+    """plan -> run -> publish: one run writes each file once (results when rescored, CSVs, pages,
+    report, export, autograded notebooks, run.json)."""
+    from autograde.grading import results as R
+    from autograde.grading import runner
+
+    written: list[Path] = []
+
+    def recording(fn):
+        def wrapper(path, *args, **kwargs):
+            written.append(Path(path).resolve())
+            return fn(path, *args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(R, "write_json_atomic", recording(R.write_json_atomic))
+    monkeypatch.setattr(R, "_write_csv", recording(R._write_csv))
+    monkeypatch.setattr(lms, "_write", recording(lms._write))
+    monkeypatch.setattr(Path, "write_text", recording(Path.write_text))
+    monkeypatch.setattr(Path, "write_bytes", recording(Path.write_bytes))
+    real = runner.make_plan
+
+    def more_points(a):
+        plan = real(a)
+        plan["notebooks"][0]["tests"][0][1] += 1
+        return plan
+
+    monkeypatch.setattr(runner, "make_plan", more_points)  # so that the results are rewritten too
+    assert runner.grade(course["course"] / "submitted", course["out"], seed=0, timeout=10, progress=False,
+                        deadlines=course["course"] / "deadlines.toml", log=lambda m: None) == 0
+    counts = Counter(written)
+    assert sum(1 for p in counts if p.parent.parent.name == "results") == 3  # the three rescored results
+    for name in ("grades.csv", "tests.csv", "report.html", "run.json"):
+        assert counts[(course["out"] / name).resolve()] == 1, name
+    assert len([p for p in counts if p.suffix == ".html" and "feedback" in p.parts]) == 3
+    assert [p for p, n in counts.items() if n > 1] == []
