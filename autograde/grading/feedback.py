@@ -149,7 +149,7 @@ def write_report(out: Path, results: list[dict], plans: dict) -> None:
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts
         ax.set_title(f"{a}: total scores")
         parts.append(_png(fig, f"{a}: histogram of the submissions' autograded scores"))
-        tests = [(nb["name"], tid, pts) for nb in plans[a]["notebooks"] for tid, pts in nb["tests"]]
+        tests = [(nb.name, tid, pts) for nb in plans[a].notebooks for tid, pts in nb.tests]
         earned = Counter()
         lost = Counter()
         flagged = defaultdict(Counter)

@@ -72,14 +72,14 @@ def sync(target: str, plans: dict, results: list[dict], students: list[str], sub
         warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own, harmless
         for a, plan in plans.items():
             gb.update_or_create_assignment(a)
-            for nb in plan["notebooks"]:
-                nb_id = Path(nb["name"]).stem
+            for nb in plan.notebooks:
+                nb_id = Path(nb.name).stem
                 try:
                     gb.find_notebook(nb_id, a)
                 except MissingEntry:
                     gb.add_notebook(nb_id, a, kernelspec=json.dumps({"display_name": "Python 3", "language": "python",
                                                                      "name": "python3"}))
-                for cell in nb.get("cells", []):
+                for cell in nb.cells or ():
                     name = cell["grade_id"]
                     if not name:
                         continue
@@ -107,7 +107,8 @@ def sync(target: str, plans: dict, results: list[dict], students: list[str], sub
                     grade = gb.find_grade(f"test_{t['test_id']}", nb_id, a, s)
                     grade.auto_score = float(t["score"])
                     grade.needs_manual_grade = grade.manual_score is not None
-                manual = next((p["manual"] for p in plan["notebooks"] if p["name"] == nb["notebook"]), []) if plan else []
+                pnb = plan.notebook(nb["notebook"]) if plan else None
+                manual = pnb.manual if pnb else ()
                 for gid, _ in manual:
                     grade = gb.find_grade(gid, nb_id, a, s)
                     grade.auto_score = None

@@ -157,8 +157,6 @@ def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout
     else:
         seed_label, secret_hex = int(seed), None
     plans = {a: make_plan(a) for a in todo}
-    slims = {a: {"assignment": a, "notebooks": [{k: v for k, v in nb.items() if k != "cells"} for nb in plan["notebooks"]]}
-             for a, plan in plans.items()}  # what a job needs of the plan (the cells stay here)
     t_start = time.perf_counter()
     limits = Limits(timeout=float(timeout), cell_timeout=cell_timeout, memory=int(memory), budget=budget)
 
@@ -172,7 +170,7 @@ def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout
             if not force and old and old.get("key") == key and "grader_error" not in old:
                 done.append((student, a))
                 continue
-            jobs.append(Job(student_id=student, assignment=a, plan=slims[a], notebooks=nbs,
+            jobs.append(Job(student_id=student, assignment=a, plan=plans[a].slim(), notebooks=nbs,
                             files=read_files(submissions / student / a, known=nbs), key=key, limits=limits,
                             seed_base=None if secret_hex else seed_label, secret=secret_hex, hidden=True,
                             isolate=isolate, unsafe=tuple(unsafe)))
@@ -253,13 +251,13 @@ def _precompute(jobs: list[Job], plans: dict) -> list[Job]:
     for job in jobs:
         a = job.assignment
         refs = {}
-        for nb in plans[a]["notebooks"]:
-            if (a, nb["name"]) not in spaces:
-                path = next(p for p in solution_notebooks(a) if p.name == nb["name"])
+        for nb in plans[a].notebooks:
+            if (a, nb.name) not in spaces:
+                path = next(p for p in solution_notebooks(a) if p.name == nb.name)
                 with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
-                    spaces[(a, nb["name"])] = namespace_of(path)
-            seed = job_seed(job, nb["name"])
-            refs[str(seed)] = refcache.precompute(a, [t for t, _ in nb["tests"]], seed, spaces[(a, nb["name"])])
+                    spaces[(a, nb.name)] = namespace_of(path)
+            seed = job_seed(job, nb.name)
+            refs[str(seed)] = refcache.precompute(a, [t for t, _ in nb.tests], seed, spaces[(a, nb.name)])
         out.append(job.with_references(refs))
     return out
 
