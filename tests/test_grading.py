@@ -116,16 +116,16 @@ def test_feedback_shows_answers_and_results_never_hidden_tests(graded):
     import html
     import inspect
 
-    from autograde.loss_functions import checks, reference
+    from autograde.loss_functions import cases, checks, mistakes, reference
 
     pages = sorted((graded["out"] / "feedback").rglob("*.html"))
     assert len(pages) == len(CASES)
     distinctive = ["hidden=True", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "ctx.hidden", "def mse_cases",
                    "r.normal(100, 5", "z[: n // 2] -= 5e4", "_mse_mistakes", "expect_close(", "F.mse_loss(tensor(pred)",
                    "check(\"mse_loss\")", "check(&quot;mse_loss&quot;)"]
-    src = inspect.getsource(checks) + inspect.getsource(reference)
+    src = "".join(inspect.getsource(m) for m in (cases, checks, mistakes, reference))
     answers = "".join(c.source for c in solution_notebook().cells if c.get("metadata", {}).get("nbgrader", {}).get("solution"))
-    # every line of the checks' and the reference's source longer than 30 characters (that is not
+    # every line of the checks', cases', mistakes' and the reference's source longer than 30 characters (that is not
     # also a line of the model answers, which students may well write) is absent
     distinctive += [ln.strip() for ln in src.splitlines()
                     if len(ln.strip()) > 30 and not ln.strip().startswith(("#", '"', "'")) and ln.strip() not in answers]
