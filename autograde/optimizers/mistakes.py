@@ -178,8 +178,9 @@ def adam_mistakes(case) -> dict:
 def rmsprop_mistakes(case) -> dict:
     """message -> rule, for RMSprop on this case."""
     hyper = case[4]
-    m = {RMS_EPS_IN_ROOT: RMSPROP["eps_in_root"], RMS_ALPHA_SWAPPED: RMSPROP["alpha_swapped"],
-         RMS_BIAS_CORRECTED: RMSPROP["bias_corrected"]}
+    m = {RMS_EPS_IN_ROOT: RMSPROP["eps_in_root"], RMS_BIAS_CORRECTED: RMSPROP["bias_corrected"]}
+    if hyper.get("alpha", 0.99) != 0.5:  # at 0.5 the swapped weights are PyTorch's
+        m[RMS_ALPHA_SWAPPED] = RMSPROP["alpha_swapped"]
     if hyper.get("centered"):
         m[RMS_NOT_CENTERED] = RMSPROP["not_centered"]
     if hyper.get("momentum"):
