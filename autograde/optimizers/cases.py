@@ -58,7 +58,7 @@ def _shrinking(k):
 def rmsprop_cases(ctx):
     """RMSprop without centering or momentum."""
     r = ctx.rng
-    yield _case(r, "RMSprop", "RMSprop", {"lr": _lr(r)})
+    yield _case(r, "the plain update", "RMSprop", {"lr": _lr(r)})
     yield _case(r, "alpha and eps of your own", "RMSprop", {"lr": _lr(r), "alpha": float(r.uniform(0.8, 0.95)),
                                                                "eps": 1e-3})
     yield _case(r, "small gradients (~1e-4), where eps matters", "RMSprop", {"lr": _lr(r)}, scale=lambda k: 1e-4)
@@ -86,7 +86,7 @@ def rmsprop_centered_cases(ctx):
 def adam_cases(ctx):
     """Adam without weight decay or AMSGrad."""
     r = ctx.rng
-    yield _case(r, "Adam", "Adam", {"lr": _lr(r)})
+    yield _case(r, "the plain update", "Adam", {"lr": _lr(r)})
     yield _case(r, "betas and eps of your own", "Adam", {"lr": _lr(r), "betas": (float(r.uniform(0.5, 0.8)),
                                                                                   float(r.uniform(0.9, 0.99))),
                                                          "eps": 1e-3}, reuse=True)
