@@ -5,4 +5,6 @@ Notebook use: ``from autograde.optimizers import check, validate`` then ``check(
 """
 from .. import lazy_check
 
+CHAPTER = "adaptive_optimizers"  # its chapter, book/adaptive_optimizers.md (the problem-sets page links it)
+
 __getattr__ = lazy_check("optimizers")  # check and validate, on first use
