@@ -38,7 +38,9 @@ def test_mistake_caught_with_reference_on_cuda(on_cuda, mistake):
 
 
 def test_cuda_reference_agrees_with_cpu(on_cuda, monkeypatch):
-    """The same trajectories from torch.optim on CUDA and on the CPU, to float64 rounding."""
+    """The same trajectories from torch.optim on CUDA and on the CPU, to float64 rounding: 1e-10
+    relative allows for a different order of the foreach kernels over 20 steps and is 1000x below
+    the checks' tolerance (1e-7)."""
     from autograde.optimizers import reference as ref
 
     rng = np.random.default_rng(0)
@@ -53,4 +55,4 @@ def test_cuda_reference_agrees_with_cpu(on_cuda, monkeypatch):
         monkeypatch.setenv("AUTOGRADE_DEVICE", "cuda")
         for g, c in zip(gpu, cpu):
             for a, b in zip(g, c):
-                np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+                np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
