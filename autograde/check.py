@@ -72,7 +72,6 @@ def make_check(tests: Registry, assignment: str):
         the functions you ran. Save (Ctrl+S) before you run it."""
         kernel.validate(tests, assignment, notebook, sys._getframe(1).f_globals, timeout=timeout)
 
-    check.tests = tests
     check.ready = ready
     check.validate = validate
     return check

@@ -1,6 +1,9 @@
 """Where things live in the course repository (the design card's layout)."""
 from __future__ import annotations
 
+import importlib
+import os
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,9 +44,6 @@ def require_assignment(name: str) -> str:
 def put_venv_on_path() -> None:
     """nbgrader shells out to `alembic` and `jupyter`: make this interpreter's scripts findable
     even when the venv is not activated (`.venv/bin/python -m autograde ...`)."""
-    import os
-    import sys
-
     bindir = str(Path(sys.executable).parent)
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
@@ -51,8 +51,6 @@ def put_venv_on_path() -> None:
 
 def load_tests(name: str):
     """The test registry of an assignment: ``autograde.<name>.checks.TESTS``."""
-    import importlib
-
     return importlib.import_module(f"autograde.{require_assignment(name)}.checks").TESTS
 
 

@@ -116,16 +116,16 @@ def test_feedback_shows_answers_and_results_never_hidden_tests(graded):
     import html
     import inspect
 
-    from autograde.loss_functions import checks, reference
+    from autograde.loss_functions import cases, checks, mistakes, reference
 
     pages = sorted((graded["out"] / "feedback").rglob("*.html"))
     assert len(pages) == len(CASES)
     distinctive = ["hidden=True", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "ctx.hidden", "def mse_cases",
                    "r.normal(100, 5", "z[: n // 2] -= 5e4", "_mse_mistakes", "expect_close(", "F.mse_loss(tensor(pred)",
                    "check(\"mse_loss\")", "check(&quot;mse_loss&quot;)"]
-    src = inspect.getsource(checks) + inspect.getsource(reference)
+    src = "".join(inspect.getsource(m) for m in (cases, checks, mistakes, reference))
     answers = "".join(c.source for c in solution_notebook().cells if c.get("metadata", {}).get("nbgrader", {}).get("solution"))
-    # every line of the checks' and the reference's source longer than 30 characters (that is not
+    # every line of the checks', cases', mistakes' and the reference's source longer than 30 characters (that is not
     # also a line of the model answers, which students may well write) is absent
     distinctive += [ln.strip() for ln in src.splitlines()
                     if len(ln.strip()) > 30 and not ln.strip().startswith(("#", '"', "'")) and ln.strip() not in answers]
@@ -252,6 +252,30 @@ def test_timing_record(graded):
     assert run["seconds"]["gradebook"] > 0
     print("\nper-submission seconds (total):",
           sorted(round(_result(graded, c.name)["timing"]["total_s"], 2) for c in CASES))
+
+
+def _stable(x):
+    """A result without what changes from run to run: timings and the sandbox's uid."""
+    if isinstance(x, dict):
+        return {k: ("uid" if k == "user" else _stable(v)) for k, v in x.items() if k != "timing"}
+    if isinstance(x, list):
+        return [_stable(v) for v in x]
+    return x
+
+
+WRITTEN_BEFORE = sorted((Path(__file__).parent / "data" / "results").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", WRITTEN_BEFORE, ids=[p.stem for p in WRITTEN_BEFORE])
+def test_results_as_written_before_the_records_were_typed(graded, path):
+    """The same submission, seed and limits give the result file the untyped code wrote (tests/data/
+    results), timings and uid aside: fields, values, scores, and the key (so the plan's digest)
+    where the submitted notebook is the same bytes (an appended cell gets a fresh random id)."""
+    now, before = _result(graded, path.stem), json.loads(path.read_text())
+    case = next(c for c in CASES if c.name == path.stem)
+    if case.build() != case.build():
+        now, before = {**now, "key": ""}, {**before, "key": ""}
+    assert _stable(now) == _stable(before)
 
 
 def test_rerun_reuses_results(graded):

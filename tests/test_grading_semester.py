@@ -12,6 +12,7 @@ import subprocess
 import sys
 import zipfile
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,13 +22,19 @@ from adversarial import CASES
 from autograde.grading import collect, late, lms
 from autograde.grading.feedback import assignment_page
 from autograde.grading.report import common_mistakes, flags_text, mistake_of
-from autograde.grading.scoring import after_of, rescore, total
+from autograde.grading.records import Plan, PlanNotebook
+from autograde.grading.scoring import after_of, as_scored, rescore, total
 from autograde.paths import UsageError
 from test_grading import BIN, ROOT
 
 UTC = timezone.utc
-PLAN = {"assignment": "loss_functions", "notebooks": [{"name": "loss_functions.ipynb", "manual": [["q_overflow", 1.0]],
-        "tests": [["mse_loss", 1.0], ["mse_loss_grad", 1.0], ["cross_entropy_loss", 2.0], ["cross_entropy_loss_grad", 2.0]]}]}
+PLAN = Plan("loss_functions", (PlanNotebook("loss_functions.ipynb", (("mse_loss", 1.0), ("mse_loss_grad", 1.0),
+             ("cross_entropy_loss", 2.0), ("cross_entropy_loss_grad", 2.0)), (("q_overflow", 1.0),)),))
+
+
+def with_points(plan: Plan, test_id: str, points: float) -> Plan:
+    return replace(plan, notebooks=tuple(replace(nb, tests=tuple((t, points if t == test_id else p) for t, p in nb.tests))
+                                         for nb in plan.notebooks))
 
 
 def _result(passed: dict[str, bool], assignment="loss_functions", nb_name="loss_functions.ipynb", points=None) -> dict:
@@ -46,12 +53,12 @@ def _result(passed: dict[str, bool], assignment="loss_functions", nb_name="loss_
 def test_rescore_takes_the_plans_points():
     r = _result({"mse_loss": False, "mse_loss_grad": True, "cross_entropy_loss": True, "cross_entropy_loss_grad": True},
                 points={"mse_loss": 1.0, "mse_loss_grad": 1.0, "cross_entropy_loss": 2.0, "cross_entropy_loss_grad": 2.0})
-    plan = json.loads(json.dumps(PLAN))
-    assert rescore(r, plan) == dict(r, manual_max_score=1.0)  # same points: nothing changes but the plan's hand points
-    plan["notebooks"][0]["tests"][1][1] = 4.0
+    assert rescore(r, PLAN) == dict(r, manual_max_score=1.0)  # same points: nothing changes but the plan's hand points
+    plan = with_points(PLAN, "mse_loss_grad", 4.0)
     new = rescore(r, plan)
     assert new["score"] == 8.0 and new["max_score"] == 9.0 and new["notebooks"][0]["tests"][1]["max_score"] == 4.0
     assert r["score"] == 5.0  # the record given is not changed
+    assert as_scored(plan, r) == PLAN  # the plan the result was scored with: its key's
 
 
 def test_dependent_failure_policy():
@@ -59,8 +66,8 @@ def test_dependent_failure_policy():
     assert after["bn_module_eval"] == ("bn_module_train",)  # declared in batch_norm/checks.py
     r = _result({"bn_module_train": False, "bn_module_eval": False, "bn_module_grad": True}, assignment="batch_norm",
                 nb_name="bn.ipynb")
-    plan = {"assignment": "batch_norm", "notebooks": [{"name": "bn.ipynb", "manual": [],
-            "tests": [["bn_module_train", 1.0], ["bn_module_eval", 1.0], ["bn_module_grad", 1.0]]}]}
+    plan = Plan("batch_norm", (PlanNotebook("bn.ipynb", (("bn_module_train", 1.0), ("bn_module_eval", 1.0),
+                                                         ("bn_module_grad", 1.0))),))
     charged = rescore(r, plan, "charge", after)
     assert charged["score"] == 1.0 and "policy" not in charged
     waived = rescore(r, plan, "waive", after)
@@ -92,8 +99,8 @@ def test_total_combines_hand_grades_extra_credit_and_penalty():
     # a hand score on a test cell replaces the autograder's (as in nbgrader); 10% of 7 possible points off
     assert (g["auto"], g["hand"], g["extra"], g["pending"]) == (5.5, 1.0, 0.5, [])
     assert g["penalty"] == pytest.approx(0.7) and g["total"] == pytest.approx(6.3)
-    assert total(_result({"mse_loss": False}), {"notebooks": [{"name": "loss_functions.ipynb", "manual": [],
-                 "tests": [["mse_loss", 1.0]]}]}, late_fraction=0.5)["total"] == 0  # never below zero
+    one = Plan("loss_functions", (PlanNotebook("loss_functions.ipynb", (("mse_loss", 1.0),)),))
+    assert total(_result({"mse_loss": False}), one, late_fraction=0.5)["total"] == 0  # never below zero
     page = assignment_page(r, PLAN, hand=hand, late_note="Submitted late.", late_fraction=0.1)
     assert "1 / 1" in page and "clear" in page and "by hand; autograder: 0" in page and "\u22120.7" in page
     assert "not graded yet" not in page and "Submitted late." in page
@@ -330,10 +337,7 @@ def test_points_change_rescores_without_running_code(course, monkeypatch):
     real = runner.make_plan
 
     def more_points(a):
-        plan = real(a)
-        for nb in plan["notebooks"]:
-            nb["tests"] = [[t, 3.0 if t == "mse_loss" else p] for t, p in nb["tests"]]
-        return plan
+        return with_points(real(a), "mse_loss", 3.0)
 
     out = course["out"]
     timing = {p.parent.name: json.loads(p.read_text())["timing"] for p in (out / "results").glob("*/*.json")}
@@ -388,9 +392,7 @@ def test_each_output_is_written_once(course, monkeypatch):
     real = runner.make_plan
 
     def more_points(a):
-        plan = real(a)
-        plan["notebooks"][0]["tests"][0][1] += 1
-        return plan
+        return with_points(real(a), "mse_loss", 2.0)
 
     monkeypatch.setattr(runner, "make_plan", more_points)  # so that the results are rewritten too
     assert runner.grade(course["course"] / "submitted", course["out"], seed=0, timeout=10, progress=False,

@@ -1,13 +1,8 @@
 """Checks for `gradient_descent`: minibatch_indices, the SGD class (against torch.optim.SGD) and the
 training loop (against a torch autograd + torch.optim.SGD loop on the same batches).
 
-Every case is a fresh random draw from the test's seeded generator, and the visible cases already
-hold the inputs that expose the usual mistakes: n not a multiple of batch_size (the short last
-batch), two epochs from one generator (reshuffling), batch_size 1 and n; several parameter arrays,
-two of the same shape (a momentum buffer shared across parameters), dampening with and without
-momentum, gradient arrays refilled in place between steps as PyTorch refills ``p.grad`` (a
-momentum buffer that is the gradient array itself), 7 steps per trajectory (the first, undampened
-momentum step and the later ones).
+The inputs are cases.py's (fresh random draws from each test's seeded generator, chosen so that
+the usual mistakes show).
 
 SGD is run on the student's side by :func:`drivers.sgd_steps`, which keeps the arrays it put in
 ``params`` and reports their values after every step, whether the list's elements were replaced
@@ -25,38 +20,19 @@ import numpy as np
 
 from ..core import FLOAT64, CheckFailure, Opaque, Registry, expect_close
 from . import drivers
+from .cases import (argument_cases, batch_cases, sgd_momentum_cases, sgd_nesterov_cases, sgd_plain_cases,
+                    sgd_weight_decay_cases, show, train_cases)
 from .mistakes import BUFFER_IS_GRAD, GRADS_CHANGED, NOT_IN_PLACE, REBIND, SHARED, sgd_mistakes, simulate
 from . import reference as ref
 
 TESTS = Registry()
 
-STEPS = 7  # per visible trajectory: the first (undampened) momentum step and six more
 MODEL_TOL = (1e-6, 1e-9)  # a mistake's trajectory "matches" within this (float64, a few steps)
 
 
 # ---------------------------------------------------------------------------------------------
 # minibatch_indices
 # ---------------------------------------------------------------------------------------------
-def batch_cases(ctx):
-    """(description, n, batch_size, calls); the seed of the generator is drawn per case."""
-    r = ctx.rng
-    b = int(r.integers(3, 8))
-    n = int(r.integers(4, 8)) * b + int(r.integers(1, b - 1))  # remainder <= b - 2: not a near-equal split
-    yield f"n = {n}, batch_size = {b} (the last batch has {n % b}), two epochs from one rng", n, b, 2
-    n = int(r.integers(5, 12))
-    yield f"batch_size = 1 (stochastic gradient descent), n = {n}, two epochs", n, 1, 2
-    n = int(r.integers(6, 15))
-    yield f"batch_size = n = {n} (full-batch gradient descent: one batch, still shuffled), two epochs", n, n, 2
-    b = int(r.integers(2, 6))
-    n = int(r.integers(3, 7)) * b
-    yield f"n = {n}, a multiple of batch_size = {b}, three epochs", n, b, 3
-    if ctx.hidden:
-        yield "n = 1000, batch_size = 64, three epochs", 1000, 64, 3
-        yield "n = 1, batch_size = 1", 1, 1, 2
-        n = int(r.integers(10, 30))
-        yield f"batch_size = n - 1 = {n - 1} (a last batch of one)", n, n - 1, 2
-
-
 def _choice_batches(n, b, seed, calls):
     """What ``rng.choice(n, n, replace=False)`` cut into chunks would give (a different draw)."""
     rng = np.random.default_rng(seed)
@@ -161,44 +137,8 @@ def minibatch_indices(student, ctx):
 
 
 # ---------------------------------------------------------------------------------------------
-# SGD: inputs and what known mistakes compute
+# SGD: one trajectory per case, against torch.optim.SGD's
 # ---------------------------------------------------------------------------------------------
-def _shapes(r, big=False):
-    """Three parameter arrays: a weight matrix, a bias and a second matrix of the first's shape."""
-    d, k = (int(r.integers(10, 30)), int(r.integers(5, 15))) if big else (int(r.integers(2, 6)), int(r.integers(2, 5)))
-    return [(d, k), (k,), (d, k)]
-
-
-def sgd_case(r, desc, hyper, steps=STEPS, reuse=False, big=False, shapes=None):
-    shapes = shapes or _shapes(r, big)
-    params = [r.normal(size=s) for s in shapes]
-    grads = [[r.normal(size=s) for s in shapes] for _ in range(steps)]
-    return {"desc": f"{desc}: SGD(params, {_show(hyper)}), params of shapes {shapes}, {steps} steps", "params": params,
-            "grads": grads, "hyper": hyper, "reuse": reuse}
-
-
-def _show(hyper: dict) -> str:
-    """Keyword arguments as they would be written: lr=0.123, nesterov=True."""
-    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in hyper.items())
-
-
-def _lr(r):
-    return float(r.uniform(0.05, 0.3))
-
-
-def _mu(r):
-    """momentum in [0.75, 0.95]: far from every dampening drawn below and from 1 - dampening."""
-    return float(r.uniform(0.75, 0.95))
-
-
-def _tau(r):
-    return float(r.uniform(0.3, 0.6))
-
-
-def _wd(r):
-    return float(r.uniform(0.05, 0.3))
-
-
 def run(student, driver, *args, what: str, case: str = "", broadcast_hint: str = ""):
     """student.run (whose failures name the student's code ``what``, not the driver), with the case
     and a hint added to a failure."""
@@ -263,80 +203,37 @@ def _run_sgd_cases(student, ctx, cases):
 def sgd_plain(student, ctx):
     """SGD without momentum: θ ← θ - lr·g, in place, as torch.optim.SGD (dampening is ignored
     without momentum)."""
-    r = ctx.rng
-    cases = [sgd_case(r, "plain SGD", {"lr": _lr(r)}),
-             sgd_case(r, "dampening without momentum (PyTorch ignores it)", {"lr": _lr(r), "dampening": _tau(r)})]
-    if ctx.hidden:
-        cases += [sgd_case(r, "lr = 1, larger arrays", {"lr": 1.0}, steps=10, big=True),
-                  sgd_case(r, "a single scalar-like parameter", {"lr": _lr(r)}, shapes=[(1,)])]
-    _run_sgd_cases(student, ctx, cases)
+    _run_sgd_cases(student, ctx, sgd_plain_cases(ctx))
 
 
 @TESTS.test("sgd_momentum", functions=("SGD",))
 def sgd_momentum(student, ctx):
     """Momentum (b_1 = g, b_t = μ b_(t-1) + (1 - τ) g_t, θ ← θ - lr·b_t), with and without
     dampening, one buffer per parameter, gradient arrays refilled between steps."""
-    r = ctx.rng
-    cases = [sgd_case(r, "momentum", {"lr": _lr(r), "momentum": _mu(r)}),
-             sgd_case(r, "momentum with dampening", {"lr": _lr(r), "momentum": _mu(r), "dampening": _tau(r)}),
-             sgd_case(r, "momentum, the same gradient arrays refilled before every step (as PyTorch refills p.grad)",
-                      {"lr": _lr(r), "momentum": _mu(r)}, reuse=True)]
-    if ctx.hidden:
-        cases += [sgd_case(r, "momentum 0.99 with dampening 0.9, larger arrays",
-                           {"lr": 0.05, "momentum": 0.99, "dampening": 0.9}, steps=10, big=True),
-                  sgd_case(r, "dampening = 1 (after the first step the buffer only decays)",
-                           {"lr": _lr(r), "momentum": _mu(r), "dampening": 1.0}),
-                  sgd_case(r, "momentum with dampening, gradient arrays refilled",
-                           {"lr": _lr(r), "momentum": _mu(r), "dampening": _tau(r)}, reuse=True)]
-    _run_sgd_cases(student, ctx, cases)
+    _run_sgd_cases(student, ctx, sgd_momentum_cases(ctx))
 
 
 @TESTS.test("sgd_nesterov", functions=("SGD",))
 def sgd_nesterov(student, ctx):
     """Nesterov momentum as torch.optim.SGD: θ ← θ - lr (g_t + μ b_t)."""
-    r = ctx.rng
-    cases = [sgd_case(r, "Nesterov momentum", {"lr": _lr(r), "momentum": _mu(r), "nesterov": True}),
-             sgd_case(r, "Nesterov momentum, gradient arrays refilled", {"lr": _lr(r), "momentum": _mu(r),
-                                                                          "nesterov": True}, reuse=True)]
-    if ctx.hidden:
-        cases += [sgd_case(r, "Nesterov momentum 0.99, larger arrays", {"lr": 0.05, "momentum": 0.99, "nesterov": True},
-                           steps=10, big=True),
-                  sgd_case(r, "Nesterov momentum with weight decay",
-                           {"lr": _lr(r), "momentum": _mu(r), "weight_decay": _wd(r), "nesterov": True})]
-    _run_sgd_cases(student, ctx, cases)
+    _run_sgd_cases(student, ctx, sgd_nesterov_cases(ctx))
 
 
 @TESTS.test("sgd_weight_decay", functions=("SGD",))
 def sgd_weight_decay(student, ctx):
     """Weight decay as torch.optim.SGD: g ← g + λθ before momentum, alone and with momentum."""
-    r = ctx.rng
-    cases = [sgd_case(r, "weight decay", {"lr": _lr(r), "weight_decay": _wd(r)}),
-             sgd_case(r, "weight decay with momentum", {"lr": _lr(r), "momentum": _mu(r), "weight_decay": _wd(r)}),
-             sgd_case(r, "weight decay with momentum and dampening", {"lr": _lr(r), "momentum": _mu(r),
-                                                                      "dampening": _tau(r), "weight_decay": _wd(r)})]
-    if ctx.hidden:
-        cases += [sgd_case(r, "weight decay with Nesterov momentum",
-                           {"lr": _lr(r), "momentum": _mu(r), "weight_decay": _wd(r), "nesterov": True}),
-                  sgd_case(r, "weight decay with momentum, gradient arrays refilled",
-                           {"lr": _lr(r), "momentum": _mu(r), "weight_decay": _wd(r)}, reuse=True),
-                  sgd_case(r, "weight decay 1e-4, larger arrays", {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4},
-                           steps=10, big=True)]
-    _run_sgd_cases(student, ctx, cases)
+    _run_sgd_cases(student, ctx, sgd_weight_decay_cases(ctx))
 
 
 @TESTS.test("sgd_arguments", functions=("SGD",))
 def sgd_arguments(student, ctx):
     """Like torch.optim.SGD, SGD(..., nesterov=True) raises ValueError unless momentum > 0 and
     dampening == 0."""
-    r = ctx.rng
-    lr, mu, tau = _lr(r), _mu(r), _tau(r)
-    hypers = [{"lr": lr, "nesterov": True}, {"lr": lr, "momentum": mu, "dampening": tau, "nesterov": True},
-              {"lr": lr, "momentum": mu, "nesterov": True}, {"lr": lr, "momentum": mu, "dampening": tau}]
-    wants = ["ValueError", "ValueError", None, None]
+    hypers, wants = zip(*argument_cases(ctx))
     ctx.cases += len(hypers)
-    got = run(student, drivers.sgd_construct, hypers, what="SGD")
+    got = run(student, drivers.sgd_construct, list(hypers), what="SGD")
     for hyper, g, w in zip(hypers, got, wants):
-        call = f"SGD([p], {_show(hyper)})"
+        call = f"SGD([p], {show(hyper)})"
         if w and g != w:
             raise CheckFailure(f"{call} must raise ValueError, as torch.optim.SGD does (Nesterov momentum requires a "
                                f"momentum > 0 and zero dampening); yours {'raised ' + g if g else 'raised nothing'}.")
@@ -347,32 +244,6 @@ def sgd_arguments(student, ctx):
 # ---------------------------------------------------------------------------------------------
 # train
 # ---------------------------------------------------------------------------------------------
-def train_cases(ctx):
-    """{"desc", "model", "params", "X", "y", "hyper", "batch_size", "epochs", "seed"}."""
-    r = ctx.rng
-
-    def case(desc, model, n, d, k, b, epochs, hyper):
-        X = r.normal(size=(n, d))
-        y = r.normal(size=(n, k)) if model == "least_squares" else r.integers(0, k, size=n)
-        params = [0.5 * r.normal(size=(d, k)), 0.5 * r.normal(size=k)]
-        return {"desc": f"{desc}: {model}, N = {n}, D = {d}, batch_size = {b}, {epochs} epochs, SGD({_show(hyper)})",
-                "model": model, "params": params, "X": X, "y": y, "hyper": hyper, "batch_size": b, "epochs": epochs,
-                "seed": int(r.integers(2**31))}
-
-    b = int(r.integers(4, 8))
-    n = int(r.integers(4, 7)) * b + int(r.integers(1, b))
-    yield case("mini-batches, the last one shorter", "least_squares", n, int(r.integers(3, 6)), int(r.integers(1, 3)),
-               b, 3, {"lr": 0.05})
-    yield case("batch_size = 1 (SGD)", "least_squares", int(r.integers(6, 10)), 3, 2, 1, 2, {"lr": 0.05, "momentum": 0.9})
-    n = int(r.integers(10, 20))
-    yield case("batch_size = N (full batch)", "softmax_regression", n, 4, 3, n, 4, {"lr": 0.5})
-    if ctx.hidden:
-        yield case("softmax regression", "softmax_regression", int(r.integers(60, 100)), 6, 5, 16, 3,
-                   {"lr": 0.2, "momentum": 0.9, "weight_decay": 1e-3, "nesterov": True})
-        yield case("momentum with dampening and weight decay", "least_squares", 50, 4, 2, 7, 2,
-                   {"lr": 0.05, "momentum": 0.5, "dampening": 0.3, "weight_decay": 0.01})
-
-
 def _check_minibatch_calls(mb, case):
     """train called minibatch_indices(len(X), batch_size, rng) once per epoch, with the rng it was given
     (``mb``: the driver's record of those calls). Called once train's batches are known to be wrong."""

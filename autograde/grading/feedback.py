@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from .records import Plan, PlanNotebook
 from .results import num
 from .scoring import DEFAULT_POLICY, POLICY_TEXT, failed_prerequisites, total
 
@@ -82,7 +83,7 @@ def _points(t: dict, hand: dict) -> str:
     return f"{num(given)} / {num(t['max_score'])} <span class=\"muted\">(by hand; autograder: {num(t['score'])})</span>"
 
 
-def _notebook(r: dict, nb: dict, hand: dict, plan_nb: dict | None, after: dict, policy: str) -> list[str]:
+def _notebook(r: dict, nb: dict, hand: dict, plan_nb: PlanNotebook | None, after: dict, policy: str) -> list[str]:
     """The notebook's part of the page: its own heading (h2, sections h3) when the assignment has
     several notebooks, else sections at h2."""
     h = "h2" if len(r["notebooks"]) == 1 else "h3"
@@ -102,7 +103,7 @@ def _notebook(r: dict, nb: dict, hand: dict, plan_nb: dict | None, after: dict, 
                    f"<td>{_verdict(t, hand, after, passed, policy)}</td></tr>" for t in nb["tests"])
     if rows:
         parts.append(f"<{h}>Tests</{h}><table><tr><th>test</th><th>points</th><th>result</th></tr>" + rows + "</table>")
-    manual = plan_nb["manual"] if plan_nb else []
+    manual = plan_nb.manual if plan_nb else ()
     if manual:
         rows = []
         for cell, pts in manual:
@@ -146,15 +147,15 @@ def _summary(g: dict, late_note: str, policy: str, after: dict) -> str:
     return "".join(parts)
 
 
-def assignment_page(r: dict, plan: dict | None = None, *, hand: dict | None = None, late_note: str = "",
+def assignment_page(r: dict, plan: Plan | None = None, *, hand: dict | None = None, late_note: str = "",
                     late_fraction: float = 0.0, policy: str = DEFAULT_POLICY, after: dict | None = None) -> str:
     """The student's one page for this assignment (see the module's docstring)."""
     hand, after = hand or {}, after or {}
-    plan = plan or {"notebooks": [{"name": nb["notebook"], "tests": [], "manual": []} for nb in r["notebooks"]]}
+    plan = plan or Plan(r["assignment"], tuple(PlanNotebook(nb["notebook"], ()) for nb in r["notebooks"]))
     g = total(r, plan, hand, late_fraction)
     parts = [f"<h1>{e(r['assignment'])}</h1>", f"<p>Feedback for <b>{e(r['student_id'])}</b>.</p>",
              _summary(g, late_note, policy, after)]
-    plan_nbs = {nb["name"]: nb for nb in plan["notebooks"]}
+    plan_nbs = {nb.name: nb for nb in plan.notebooks}
     for nb in r["notebooks"]:
         parts += _notebook(r, nb, hand.get(nb["notebook"], {}), plan_nbs.get(nb["notebook"]), after, policy)
     return _page(f"{r['assignment']} feedback for {r['student_id']}", "\n".join(parts))

@@ -79,14 +79,14 @@ def sync(target: str, plans: dict, results: list[dict], students: list[str], tim
         warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own, harmless
         for a, plan in plans.items():
             gb.update_or_create_assignment(a, duedate=_naive(due.get(a)))
-            for nb in plan["notebooks"]:
-                nb_id = Path(nb["name"]).stem
+            for nb in plan.notebooks:
+                nb_id = Path(nb.name).stem
                 try:
                     gb.find_notebook(nb_id, a)
                 except MissingEntry:
                     gb.add_notebook(nb_id, a, kernelspec=json.dumps({"display_name": "Python 3", "language": "python",
                                                                      "name": "python3"}))
-                for cell in nb.get("cells", []):
+                for cell in nb.cells or ():
                     name = cell["grade_id"]
                     if not name:
                         continue
@@ -114,7 +114,8 @@ def sync(target: str, plans: dict, results: list[dict], students: list[str], tim
                     grade = gb.find_grade(f"test_{t['test_id']}", nb_id, a, s)
                     grade.auto_score = float(t["score"])
                     grade.needs_manual_grade = grade.manual_score is not None
-                manual = next((p["manual"] for p in plan["notebooks"] if p["name"] == nb["notebook"]), [])
+                pnb = plans[a].notebook(nb["notebook"])
+                manual = pnb.manual if pnb else ()
                 for gid, _ in manual:
                     grade = gb.find_grade(gid, nb_id, a, s)
                     grade.auto_score = None
@@ -142,7 +143,7 @@ def write_autograded(out: Path, submissions: Path, plans: dict, results: list[di
 
     for r in results:
         s, a = r["student_id"], r["assignment"]
-        points = {c["grade_id"]: c["points"] for nb in plans[a]["notebooks"] for c in nb.get("cells", []) if c["grade_id"]}
+        points = {c["grade_id"]: c["points"] for nb in plans[a].notebooks for c in nb.cells or () if c["grade_id"]}
         for nb in r["notebooks"]:
             if not nb.get("file"):
                 continue

@@ -17,11 +17,13 @@ import hmac
 import re
 import time
 import traceback
+from dataclasses import replace
 
 from .. import core, notebook
+from ..device import reference_device
 from ..paths import SOLUTIONS, UsageError, load_tests, require_assignment, solution_notebooks
 from . import refcache
-from .records import Job
+from .records import GraderError, Job, NotebookResult, Plan, PlanNotebook, Result, TestRecord
 from .sandbox import BudgetSpent, RemoteStudent, Sandbox
 from .submissions import MAX_NOTEBOOK_BYTES
 
@@ -56,7 +58,7 @@ def secret_label(secret: bytes) -> str:
 # ---------------------------------------------------------------------------------------------
 # The plan: from the trusted solution notebooks
 # ---------------------------------------------------------------------------------------------
-def make_plan(assignment: str) -> dict:
+def make_plan(assignment: str) -> Plan:
     """Notebooks, tests and points of an assignment, from ``solutions/<assignment>/*.ipynb``."""
     require_assignment(assignment)
     paths = solution_notebooks(assignment)
@@ -80,25 +82,18 @@ def make_plan(assignment: str) -> dict:
                 tid = notebook.test_id(meta["grade_id"])
                 if tid not in registry:
                     raise UsageError(f"{path.name}: test cell {meta['grade_id']} has no check in autograde.{assignment}.checks")
-                tests.append([tid, notebook.points(meta)])
+                tests.append((tid, notebook.points(meta)))
             else:
-                manual.append([meta["grade_id"], notebook.points(meta)])
-        notebooks.append({"name": path.name, "tests": tests, "manual": manual, "cells": cells})
-    return {"assignment": assignment, "notebooks": notebooks}
-
-
-def plan_digest(plan: dict) -> str:
-    """What of the plan a result depends on: notebooks and test ids, not points (a change of
-    points rescores the result, :func:`.scoring.rescore`, without running the code again)."""
-    slim = [(nb["name"], [t for t, _ in nb["tests"]], [m for m, _ in nb["manual"]]) for nb in plan["notebooks"]]
-    return hashlib.sha256(repr((plan["assignment"], slim)).encode()).hexdigest()[:16]
+                manual.append((meta["grade_id"], notebook.points(meta)))
+        notebooks.append(PlanNotebook(path.name, tuple(tests), tuple(manual), tuple(cells)))
+    return Plan(assignment, tuple(notebooks))
 
 
 # ---------------------------------------------------------------------------------------------
 # One submission
 # ---------------------------------------------------------------------------------------------
-def _graded_names(plan_nb: dict, tests: core.Registry) -> set[str]:
-    return {f for tid, _ in plan_nb["tests"] for f in tests[tid].functions}
+def _graded_names(plan_nb: PlanNotebook, tests: core.Registry) -> set[str]:
+    return {f for tid, _ in plan_nb.tests for f in tests[tid].functions}
 
 
 def _defines(src: str, names: set[str]) -> bool:
@@ -186,37 +181,28 @@ def job_seed(job: Job, name: str) -> int:
     return derive_seed(base, job.student_id, job.assignment, name)
 
 
-def grade_notebook(job: Job, plan_nb: dict, data: bytes | None, found_as: str | None) -> dict:
+def grade_notebook(job: Job, plan_nb: PlanNotebook, data: bytes | None, found_as: str | None) -> NotebookResult:
     assignment = job.assignment
-    name = plan_nb["name"]
+    name = plan_nb.name
     seed = job_seed(job, name)
     tests = load_tests(assignment)
-    res = {"notebook": name, "file": found_as, "seed": seed, "status": "graded", "flags": [], "tests": [],
-           "cell_errors": [], "tamper": [], "events": [], "isolation": {}, "answers": [], "advice": [], "stdout": "",
-           "stderr": "", "timing": {}}
+    blank = NotebookResult(notebook=name, file=found_as, seed=seed)
 
-    def zero(message: str, flag: str) -> None:
-        res["tests"] = [{"test_id": tid, "score": 0.0, "max_score": pts, "passed": False, "message": message,
-                         "flags": [flag], "cases": 0, "timing": {}} for tid, pts in plan_nb["tests"]]
-        res["flags"] = [flag]
+    def zero(status: str, message: str, flag: str) -> NotebookResult:
+        return replace(blank, status=status, flags=(flag,), tests=tuple(
+            TestRecord(tid, 0.0, pts, False, message, (flag,)) for tid, pts in plan_nb.tests))
 
     if data is None:
-        res["status"] = "missing"
-        zero(f"{name} was not submitted.", "missing")
-        return res
+        return zero("missing", f"{name} was not submitted.", "missing")
     t0 = time.perf_counter()
     try:
-        cells, res["answers"], claimed = parse(data, name, _graded_names(plan_nb, tests))
+        cells, answers, claimed = parse(data, name, _graded_names(plan_nb, tests))
     except notebook.InvalidNotebook as exc:
-        res["status"] = "invalid-notebook"
-        zero(f"the notebook could not be read: {str(exc)[:300]}", "invalid-notebook")
-        return res
-    res["timing"]["parse_s"] = time.perf_counter() - t0
-    from ..device import reference_device
-
-    res["reference_device"] = reference_device()  # the device the PyTorch references ran on
-    if not plan_nb["tests"]:  # nothing autograded in this notebook (hand-graded answers only)
-        return res
+        return zero("invalid-notebook", f"the notebook could not be read: {str(exc)[:300]}", "invalid-notebook")
+    timing = {"parse_s": time.perf_counter() - t0}
+    graded = replace(blank, answers=tuple(answers), timing=timing, reference_device=reference_device())
+    if not plan_nb.tests:  # nothing autograded in this notebook (hand-graded answers only)
+        return graded
 
     store = None
     if job.references is not None:
@@ -243,9 +229,11 @@ def grade_notebook(job: Job, plan_nb: dict, data: bytes | None, found_as: str | 
     def events() -> list[tuple[str, str]]:
         return [e for sb in boxes.values() for e in sb.events]
 
+    records: list[TestRecord] = []
+    advice: list[dict] = []
     try:
         with refcache.using(store):
-            for tid, pts in plan_nb["tests"]:
+            for tid, pts in plan_nb.tests:
                 sb, student = box(kind_of(tests[tid]))
                 n_events = len(sb.events)
                 before = student.seconds
@@ -260,32 +248,30 @@ def grade_notebook(job: Job, plan_nb: dict, data: bytes | None, found_as: str | 
                 wall = time.perf_counter() - t1
                 flags = order_flags(([v.flag] if v.flag else []) + sb.events_since(n_events))
                 student_s = student.seconds - before
-                res["tests"].append({
-                    "test_id": tid, "score": pts if v.passed else 0.0, "max_score": pts, "passed": v.passed,
-                    "message": v.message, "flags": flags, "cases": v.cases,
-                    "timing": {"wall_s": wall, "student_s": student_s, "grader_s": max(wall - student_s, 0.0)},
-                })
+                records.append(TestRecord(tid, pts if v.passed else 0.0, pts, v.passed, v.message, tuple(flags), v.cases,
+                                          {"wall_s": wall, "student_s": student_s,
+                                           "grader_s": max(wall - student_s, 0.0)}))
             # the notebook's saved outputs claim ✔ where the isolated run fails: re-run those visible
             # cases on the very seed the output shows
-            for t in res["tests"]:
-                if t["passed"] or t["flags"] or t["test_id"] not in claimed:
+            for t in records:
+                if t.passed or t.flags or t.test_id not in claimed:
                     continue
-                sb, student = box(kind_of(tests[t["test_id"]]))
-                for s in claimed[t["test_id"]][:2]:
+                sb, student = box(kind_of(tests[t.test_id]))
+                for s in claimed[t.test_id][:2]:
                     n_events = len(sb.events)
                     try:
-                        v = core.run_test(tests[t["test_id"]], student, s, hidden=False)
+                        v = core.run_test(tests[t.test_id], student, s, hidden=False)
                     except Exception:  # noqa: BLE001 - reported by the test itself
                         break
                     if len(sb.events) > n_events:
                         break
                     if not v.passed and not v.flag:
                         sb.suspect(
-                            f"the saved output shows \u2714 {t['test_id']} (seed {s}), but your code fails those "
+                            f"the saved output shows \u2714 {t.test_id} (seed {s}), but your code fails those "
                             f"visible cases in isolation: {v.message.splitlines()[0][:200]}")
                         break
             # advice (no points), for what passed: e.g. an unvectorized answer
-            passed = {t["test_id"] for t in res["tests"] if t["passed"]}
+            passed = {t.test_id for t in records if t.passed}
             for adv in getattr(tests, "advice", []):
                 if set(adv.after) <= passed:
                     _, student = box("numpy" if adv.framework == "numpy" else "torch")
@@ -294,76 +280,67 @@ def grade_notebook(job: Job, plan_nb: dict, data: bytes | None, found_as: str | 
                     except Exception:  # noqa: BLE001 - advice costs nothing, also when it cannot be given
                         msg = None
                     if msg:
-                        res["advice"].append({"id": adv.id, "message": msg})
-        res["flags"] += [flag for t in res["tests"] for flag in t["flags"]] + [flag for flag, _ in events()]
+                        advice.append({"id": adv.id, "message": msg})
+        flags = [flag for t in records for flag in t.flags] + [flag for flag, _ in events()]
     finally:
         for sb in boxes.values():
             sb.close()
     tamper = [t for sb in boxes.values() for t in sb.tamper]
     if tamper:
-        res["flags"].append("tampering")
-    res["flags"] = order_flags(res["flags"])
-    res["tamper"] = list(dict.fromkeys(tamper))[:30]
-    res["events"] = [list(e) for e in events()][:30]
-    res["cell_errors"] = list(dict.fromkeys(e for sb in boxes.values() for e in sb.cell_errors))[:50]
-    first = next(iter(boxes.values()), None)
-    res["isolation"] = first.isolation if first else {}
-    res["stdout"] = "".join(sb.stdout for sb in boxes.values())[-4000:]
-    res["stderr"] = "".join(sb.stderr for sb in boxes.values())[-4000:]
-    timing = {}
+        flags.append("tampering")
     for sb in boxes.values():
         for k, v in sb.timing.items():
             timing[k] = timing.get(k, 0.0) + v
     timing.setdefault("process_start_s", 0.0)
     timing.setdefault("cells_s", 0.0)
-    res["timing"].update(timing, restarts=sum(max(sb.starts - 1, 0) for sb in boxes.values()))
+    timing["restarts"] = sum(max(sb.starts - 1, 0) for sb in boxes.values())
     if store is not None:
-        res["timing"]["reference_cache"] = {"hits": store.hits, "misses": store.misses}
-    return res
+        timing["reference_cache"] = {"hits": store.hits, "misses": store.misses}
+    first = next(iter(boxes.values()), None)
+    return replace(
+        graded, flags=tuple(order_flags(flags)), tests=tuple(records),
+        cell_errors=tuple(dict.fromkeys(e for sb in boxes.values() for e in sb.cell_errors))[:50],
+        tamper=tuple(dict.fromkeys(tamper))[:30], events=tuple(tuple(e) for e in events())[:30],
+        isolation=first.isolation if first else {}, advice=tuple(advice),
+        stdout="".join(sb.stdout for sb in boxes.values())[-4000:],
+        stderr="".join(sb.stderr for sb in boxes.values())[-4000:], timing=timing)
 
 
-def grade_job(job: Job) -> dict:
-    """Grade one submission; returns the result record (JSON-able). Raises only on a grader-side
-    failure (the submission then counts as not graded, and a rerun retries it)."""
+def grade_job(job: Job) -> Result:
+    """Grade one submission. Raises only on a grader-side failure (the submission then counts as
+    not graded, and a rerun retries it)."""
     t0 = time.perf_counter()
     plan = job.plan
-    single = len(plan["notebooks"]) == 1
+    single = len(plan.notebooks) == 1
     nbs = []
-    for plan_nb in plan["notebooks"]:
-        found_as, data = _match_notebook(plan_nb["name"], job.notebooks, single)
-        nbs.append(grade_notebook(job, plan_nb, data, found_as))
-    for nb in nbs:
+    for plan_nb in plan.notebooks:
+        found_as, data = _match_notebook(plan_nb.name, job.notebooks, single)
+        nb = grade_notebook(job, plan_nb, data, found_as)
         if job.unsafe:
-            nb["flags"] = order_flags(nb["flags"] + ["unsafe-file"])
-            nb.setdefault("events", []).extend(["unsafe-file", f"the submission holds {u}: it was neither followed "
-                                                               f"nor read"] for u in job.unsafe[:10])
-    score = sum(t["score"] for nb in nbs for t in nb["tests"])
-    max_score = sum(p for nb in plan["notebooks"] for _, p in nb["tests"])
-    manual = sum(p for nb in plan["notebooks"] for _, p in nb["manual"])
-    return {
-        "format": FORMAT, "student_id": job.student_id, "assignment": job.assignment, "key": job.key,
-        "seed_base": job.seed_base if not job.secret else secret_label(bytes.fromhex(job.secret)),
-        "hidden": job.hidden,
-        "score": score, "max_score": max_score, "manual_max_score": manual,
-        "flags": order_flags(f for nb in nbs for f in nb["flags"]),
-        "notebooks": nbs,
-        "timing": {"total_s": time.perf_counter() - t0},
-    }
+            nb = replace(nb, flags=tuple(order_flags(nb.flags + ("unsafe-file",))), events=nb.events + tuple(
+                ("unsafe-file", f"the submission holds {u}: it was neither followed nor read") for u in job.unsafe[:10]))
+        nbs.append(nb)
+    return Result(
+        format=FORMAT, student_id=job.student_id, assignment=job.assignment, key=job.key,
+        seed_base=job.seed_base if not job.secret else secret_label(bytes.fromhex(job.secret)), hidden=job.hidden,
+        score=sum(t.score for nb in nbs for t in nb.tests), max_score=plan.max_score,
+        manual_max_score=plan.manual_max_score, flags=tuple(order_flags(f for nb in nbs for f in nb.flags)),
+        notebooks=tuple(nbs), timing={"total_s": time.perf_counter() - t0})
 
 
 def safe_grade_job(job: Job) -> dict:
-    """:func:`grade_job`, with a grader-side failure returned as ``{"grader_error": ...}``."""
+    """:func:`grade_job`'s result as JSON, or a :class:`GraderError`'s on a grader-side failure."""
     try:
-        return grade_job(job)
+        return grade_job(job).to_json()
     except Exception as exc:  # noqa: BLE001
-        return {"student_id": job.student_id, "assignment": job.assignment,
-                "grader_error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-3000:]}
+        return GraderError(job.student_id, job.assignment, f"{type(exc).__name__}: {exc}",
+                           traceback.format_exc()[-3000:]).to_json()
 
 
-def submission_key(seed_base: int | str, plan: dict, notebooks: dict[str, bytes | None], hidden: bool = True) -> str:
+def submission_key(seed_base: int | str, plan: Plan, notebooks: dict[str, bytes | None], hidden: bool = True) -> str:
     """Identifies what a result was computed from: a rerun reuses a result with the same key.
     ``seed_base``: the ``--seed``, or the secret's label (:func:`secret_label`)."""
-    h = hashlib.sha256(f"{FORMAT}\0{seed_base}\0{hidden}\0{plan_digest(plan)}".encode())
+    h = hashlib.sha256(f"{FORMAT}\0{seed_base}\0{hidden}\0{plan.digest()}".encode())
     for name in sorted(notebooks):
         data = notebooks[name]
         h.update(name.encode() + b"\0" + (hashlib.sha256(data).digest() if data is not None else b"-"))

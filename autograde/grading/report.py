@@ -97,13 +97,13 @@ def _per_test(a: str, tests: list, earned: Counter, lost: Counter) -> str:
     return _png(fig, f"{a}: per test, how many submissions earned its points and how many got none")
 
 
-def _assignment(a: str, rs: list[dict], plan: dict, totals: dict) -> list[str]:
+def _assignment(a: str, rs: list[dict], plan, totals: dict) -> list[str]:
     max_score = rs[0]["max_score"] if rs else 0
     scores = [r["score"] for r in rs]
     parts = [f"<h2>{e(a)}</h2><p>{len(rs)} submission(s); mean {sum(scores) / max(len(scores), 1):.2f} / "
              f"{num(max_score)}; flags: {e(flags_text(Counter(f for r in rs for f in r['flags'])))}</p>",
              _histogram(a, scores, max_score)]
-    tests = [(nb["name"], tid, pts) for nb in plan["notebooks"] for tid, pts in nb["tests"]]
+    tests = [(nb.name, tid, pts) for nb in plan.notebooks for tid, pts in nb.tests]
     earned, lost, flagged = Counter(), Counter(), defaultdict(Counter)
     for r in rs:
         for nb in r["notebooks"]:

@@ -28,7 +28,7 @@ from . import results as R
 from .grader import make_plan, safe_grade_job, secret_label, submission_key
 from .publish import DEFAULT_DEADLINES
 from .records import Job, Limits
-from .scoring import DEFAULT_POLICY, POLICIES, after_of, rescore
+from .scoring import DEFAULT_POLICY, POLICIES, after_of, as_scored, rescore
 from .submissions import read_files, read_notebooks
 
 DEFAULT_SECRET = ROOT / ".autograde" / "secret"  # git-ignored; see the README on keeping it
@@ -238,8 +238,6 @@ def _plan(submissions: Path, out: Path, only, students, force: bool, seed, secre
     else:
         seed_label, secret_hex = int(seed), None
     plans = {a: make_plan(a) for a in todo}
-    slims = {a: {"assignment": a, "notebooks": [{k: v for k, v in nb.items() if k != "cells"} for nb in plan["notebooks"]]}
-             for a, plan in plans.items()}  # what a job needs of the plan (the cells stay here)
     afters = {a: after_of(a) for a in todo}
     batch = Batch(found, todo, plans)
     for student in found:
@@ -248,14 +246,15 @@ def _plan(submissions: Path, out: Path, only, students, force: bool, seed, secre
             key = submission_key(seed_label, plans[a], nbs)
             path = R.result_path(out, student, a)
             old = R.read_json(path)
-            if not force and old and old.get("key") == key and "grader_error" not in old:
-                batch.reused.append((student, a))
-                new = rescore(old, plans[a], policy, afters[a])
+            if (not force and old and "grader_error" not in old
+                    and old.get("key") in (key, submission_key(seed_label, as_scored(plans[a], old), nbs))):
+                batch.reused.append((student, a))  # the same notebooks and seed; the points may differ
+                new = dict(rescore(old, plans[a], policy, afters[a]), key=key)
                 if new != old:
                     R.write_json_atomic(path, new)
                     batch.rescored.append((student, a))
                 continue
-            batch.jobs.append(Job(student_id=student, assignment=a, plan=slims[a], notebooks=nbs,
+            batch.jobs.append(Job(student_id=student, assignment=a, plan=plans[a].slim(), notebooks=nbs,
                                   files=read_files(submissions / student / a, known=nbs), key=key, limits=limits,
                                   seed_base=None if secret_hex else seed_label, secret=secret_hex, hidden=True,
                                   isolate=isolate, unsafe=tuple(unsafe)))
@@ -293,13 +292,13 @@ def _precompute(jobs: list[Job], plans: dict) -> list[Job]:
     for job in jobs:
         a = job.assignment
         refs = {}
-        for nb in plans[a]["notebooks"]:
-            if (a, nb["name"]) not in spaces:
-                path = next(p for p in solution_notebooks(a) if p.name == nb["name"])
+        for nb in plans[a].notebooks:
+            if (a, nb.name) not in spaces:
+                path = next(p for p in solution_notebooks(a) if p.name == nb.name)
                 with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
-                    spaces[(a, nb["name"])] = namespace_of(path)
-            seed = job_seed(job, nb["name"])
-            refs[str(seed)] = refcache.precompute(a, [t for t, _ in nb["tests"]], seed, spaces[(a, nb["name"])])
+                    spaces[(a, nb.name)] = namespace_of(path)
+            seed = job_seed(job, nb.name)
+            refs[str(seed)] = refcache.precompute(a, [t for t, _ in nb.tests], seed, spaces[(a, nb.name)])
         out.append(job.with_references(refs))
     return out
 

@@ -16,6 +16,9 @@ the plan's points and the policy:
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
+
+from .records import Plan
 
 POLICIES = ("charge", "waive")
 DEFAULT_POLICY = "charge"
@@ -51,7 +54,15 @@ def after_of(assignment: str) -> dict[str, tuple[str, ...]]:
     return {tid: tuple(t.after) for tid, t in load_tests(assignment).items()}
 
 
-def rescore(result: dict, plan: dict, policy: str = DEFAULT_POLICY,
+def as_scored(plan: Plan, result: dict) -> Plan:
+    """``plan`` with each test's points as ``result`` was scored with (its tests' ``max_score``):
+    the plan a result's key was computed from when only test points changed since."""
+    scored = {(nb["notebook"], t["test_id"]): t["max_score"] for nb in result["notebooks"] for t in nb["tests"]}
+    return replace(plan, notebooks=tuple(
+        replace(nb, tests=tuple((tid, scored.get((nb.name, tid), pts)) for tid, pts in nb.tests)) for nb in plan.notebooks))
+
+
+def rescore(result: dict, plan: Plan, policy: str = DEFAULT_POLICY,
             after: dict[str, tuple[str, ...]] | None = None) -> dict:
     """A copy of ``result`` scored with ``plan``'s points under ``policy``: each test's
     ``max_score`` and ``score``, the totals, ``manual_max_score`` and ``policy`` (recorded only
@@ -60,7 +71,7 @@ def rescore(result: dict, plan: dict, policy: str = DEFAULT_POLICY,
         raise ValueError(f"unknown dependent-failure policy {policy!r} (one of {', '.join(POLICIES)})")
     after = after_of(result["assignment"]) if after is None else after
     r = copy.deepcopy(result)
-    points = {(nb["name"], tid): pts for nb in plan["notebooks"] for tid, pts in nb["tests"]}
+    points = {(nb.name, tid): pts for nb in plan.notebooks for tid, pts in nb.tests}
     for nb in r["notebooks"]:
         passed = {t["test_id"]: bool(t.get("passed")) for t in nb["tests"]}
         for t in nb["tests"]:
@@ -72,8 +83,8 @@ def rescore(result: dict, plan: dict, policy: str = DEFAULT_POLICY,
                 t["waived_by"] = waived[0]
             t["score"] = t["max_score"] if t.get("passed") or waived else 0.0
     r["score"] = sum(t["score"] for nb in r["notebooks"] for t in nb["tests"])
-    r["max_score"] = sum(p for nb in plan["notebooks"] for _, p in nb["tests"])
-    r["manual_max_score"] = sum(p for nb in plan["notebooks"] for _, p in nb["manual"])
+    r["max_score"] = plan.max_score
+    r["manual_max_score"] = plan.manual_max_score
     if policy == DEFAULT_POLICY:
         r.pop("policy", None)
     else:
@@ -81,7 +92,7 @@ def rescore(result: dict, plan: dict, policy: str = DEFAULT_POLICY,
     return r
 
 
-def total(result: dict, plan: dict, hand: dict | None = None, late_fraction: float = 0.0) -> dict:
+def total(result: dict, plan: Plan, hand: dict | None = None, late_fraction: float = 0.0) -> dict:
     """The submission's grade: autograded points (a hand score given to a test cell in Formgrader
     replaces the autograder's, as in nbgrader), hand-graded points, extra credit, and the late
     penalty, a fraction of the possible points (as Canvas's late policy deducts), never below zero.
@@ -98,9 +109,9 @@ def total(result: dict, plan: dict, hand: dict | None = None, late_fraction: flo
     for h in hand.values():
         extra += sum(float(bonus or 0) for _, _, bonus in h.get("scores", {}).values())
     pending = []
-    for nb in plan["notebooks"]:
-        scores = hand.get(nb["name"], {}).get("scores", {})
-        for cell, _ in nb["manual"]:
+    for nb in plan.notebooks:
+        scores = hand.get(nb.name, {}).get("scores", {})
+        for cell, _ in nb.manual:
             if scores.get(cell, [None])[0] is None:
                 pending.append(cell)
             else:

@@ -15,29 +15,30 @@ from .. import notebook
 from ..core import fresh_seed
 from ..paths import UsageError, assignments, course_folder, load_tests, require_assignment
 from .grader import grade_notebook, make_plan
+from .records import Plan, PlanNotebook
 from .submissions import read_files
 from .records import Job, Limits
 from .feedback import FLAG_TEXT
 
 
-def plan_from_notebook(path: Path, nb, only: str | None = None) -> tuple[str, dict, dict]:
+def plan_from_notebook(path: Path, nb, only: str | None = None) -> tuple[str, Plan, PlanNotebook]:
     """Without the course folder (autograde installed with pip, as on Colab): the tests are the
     notebook's own test cells (points from their nbgrader metadata), the assignment the one
     whose checks know every one of them."""
-    tests = [[notebook.test_id(gid), notebook.points(meta)] for gid, meta in notebook.grading_cells(nb).items()]
+    tests = tuple((notebook.test_id(gid), notebook.points(meta)) for gid, meta in notebook.grading_cells(nb).items())
     if not tests:
         raise UsageError(f"{path.name}: no autograded test cells, nothing to validate (its answers are graded by hand)")
     for a in [require_assignment(only)] if only else assignments():
         registry = load_tests(a)
         if all(t in registry for t, _ in tests):
-            pnb = {"name": path.name, "tests": tests, "manual": []}
-            return a, {"assignment": a, "notebooks": [pnb]}, pnb
+            pnb = PlanNotebook(path.name, tests)
+            return a, Plan(a, (pnb,)), pnb
     raise UsageError(f"{path.name}: its test cells are not those of "
                      f"{only or 'any assignment of this autograde (' + ', '.join(assignments()) + ')'}"
                      f" (test cells: {', '.join(t for t, _ in tests)})")
 
 
-def infer(path: Path, nb) -> tuple[str, dict, dict]:
+def infer(path: Path, nb) -> tuple[str, Plan, PlanNotebook]:
     """(assignment, plan, plan notebook) for a student notebook: its folder's name when that is
     an assignment, else the assignment whose solution notebooks share its test cells."""
     ids = {notebook.test_id(gid) for gid in notebook.grading_cells(nb)}
@@ -49,8 +50,8 @@ def infer(path: Path, nb) -> tuple[str, dict, dict]:
             plan = make_plan(a)
         except UsageError:
             continue
-        for pnb in plan["notebooks"]:
-            overlap = len(ids & {t for t, _ in pnb["tests"]}) + (2 if pnb["name"] == path.name else 0)
+        for pnb in plan.notebooks:
+            overlap = len(ids & {t for t, _ in pnb.tests}) + (2 if pnb.name == path.name else 0)
             if a == folder:
                 overlap += 1
             if overlap and (best is None or overlap > best[0]):
@@ -77,38 +78,38 @@ def validate(path: str | Path, *, assignment: str | None = None, seed: int | Non
     elif assignment:
         require_assignment(assignment)
         plan = make_plan(assignment)
-        pnb = next((p for p in plan["notebooks"] if p["name"] == path.name), plan["notebooks"][0])
+        pnb = plan.notebook(path.name) or plan.notebooks[0]
     else:
         assignment, plan, pnb = infer(path, nb)
     seed = fresh_seed() if seed is None else int(seed)
     from .isolation import problem
 
     isolate = problem() is None  # a student's own machine may not allow the sandbox: their code, their machine
-    job = Job(student_id="you", assignment=assignment, plan=plan, notebooks={path.name: data},
+    job = Job(student_id="you", assignment=assignment, plan=plan.slim(), notebooks={path.name: data},
               files=read_files(path.resolve().parent, known={path.name: data}), limits=Limits(timeout=timeout, memory=memory),
               seed=seed, hidden=False, isolate=isolate)
     res = grade_notebook(job, pnb, data, path.name)
     p = lambda *a: print(*a, file=out)  # noqa: E731
     where = "in a separate, sandboxed process" if isolate else "in a separate process (no sandbox on this machine)"
     p(f"validate {path.name} ({assignment}, visible cases, seed {seed}; your code ran {where})")
-    for t in res["tests"]:
-        pts = f"{t['max_score']:g} point{'s' if t['max_score'] != 1 else ''}"
-        if t["passed"]:
-            p(f"\u2714 {t['test_id']} ({pts}): {t['cases']} cases passed")
+    for t in res.tests:
+        pts = f"{t.max_score:g} point{'s' if t.max_score != 1 else ''}"
+        if t.passed:
+            p(f"\u2714 {t.test_id} ({pts}): {t.cases} cases passed")
         else:
-            flags = f" [{';'.join(t['flags'])}]" if t["flags"] else ""
-            p(f"\u2718 {t['test_id']} ({pts}){flags}:")
-            for line in t["message"].splitlines():
+            flags = f" [{';'.join(t.flags)}]" if t.flags else ""
+            p(f"\u2718 {t.test_id} ({pts}){flags}:")
+            for line in t.message.splitlines():
                 p(f"    {line}")
-    for a in res.get("advice", []):
+    for a in res.advice:
         p(f"advice (no points): {a['message']}")
-    for err in res["cell_errors"]:
+    for err in res.cell_errors:
         p(f"note: {err} (the cell was skipped)")
-    for f in res["flags"]:
+    for f in res.flags:
         p(f"flag {f}: {FLAG_TEXT.get(f, '')}")
-    for d in [m for _, m in res["events"]] + res["tamper"]:
+    for d in [m for _, m in res.events] + list(res.tamper):
         p(f"    {d}")
-    passed = sum(t["passed"] for t in res["tests"])
-    p(f"{passed}/{len(res['tests'])} tests pass their visible cases; the grader adds hidden cases. "
+    passed = sum(t.passed for t in res.tests)
+    p(f"{passed}/{len(res.tests)} tests pass their visible cases; the grader adds hidden cases. "
       f"Repeat this run with --seed {seed}.")
-    return 0 if passed == len(res["tests"]) and not res["flags"] else 1
+    return 0 if passed == len(res.tests) and not res.flags else 1

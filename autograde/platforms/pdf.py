@@ -26,6 +26,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..paths import UsageError, require_assignment, solution_notebooks
+from ..paths import assignments as known_assignments
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -80,8 +83,6 @@ def _is_boundary(cell) -> bool:
 
 def questions(assignment: str) -> list[Question]:
     """The hand-graded questions of an assignment, from its solution notebooks (trusted metadata)."""
-    from ..paths import solution_notebooks
-
     out = []
     for p in solution_notebooks(assignment):
         for c in json.loads(p.read_text())["cells"]:
@@ -202,8 +203,6 @@ class Renderer:
 
         exe = chromium or os.environ.get("BOOK_CHROMIUM") or CHROMIUM
         if not Path(exe).is_file():
-            from ..paths import UsageError
-
             raise UsageError(f"no Chromium at {exe} (apt-get install chromium, or --chromium PATH)")
         self._pw = sync_playwright().start()
         self.browser = self._pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
@@ -251,9 +250,6 @@ class Renderer:
 # ---------------------------------------------------------------------------------------------
 def export_pdfs(submissions: str | Path, out: str | Path, *, assignments: list[str] | None = None,
                 chromium: str | None = None, log=print) -> int:
-    from ..paths import UsageError, require_assignment, solution_notebooks
-    from ..paths import assignments as known_assignments
-
     submissions, out = Path(submissions), Path(out)
     if not submissions.is_dir():
         raise UsageError(f"{submissions}: submissions folder not found")

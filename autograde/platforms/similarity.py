@@ -30,6 +30,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from ..paths import EXERCISES, UsageError, require_assignment
+from ..paths import assignments as known_assignments
+
 DEFAULT_THRESHOLD = 0.5
 NOISE = 20  # k: fingerprints are k-grams of the filtered token stream (copydetect's noise threshold)
 GUARANTEE = 25  # every shared run at least this long is found (copydetect's guarantee threshold)
@@ -168,8 +173,6 @@ mark{background:#ffd84d;color:#000}
 
 
 def _highlight(code: str, slices) -> str:
-    import numpy as np
-
     slices = np.asarray(slices)
     if slices.size == 0:
         return html.escape(code)
@@ -231,9 +234,6 @@ def report_html(sections: list[dict], threshold: float, top: int) -> str:
 # ---------------------------------------------------------------------------------------------
 def similarity(submissions: str | Path, out: str | Path, *, assignments: list[str] | None = None,
                threshold: float = DEFAULT_THRESHOLD, top: int = 50, log=print) -> int:
-    from ..paths import EXERCISES, UsageError, require_assignment
-    from ..paths import assignments as known_assignments
-
     submissions, out = Path(submissions), Path(out)
     if not submissions.is_dir():
         raise UsageError(f"{submissions}: submissions folder not found")
