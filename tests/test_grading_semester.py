@@ -87,6 +87,38 @@ def test_dependent_failure_policy():
         rescore(r, plan, "sometimes", after)
 
 
+def test_one_mistake_charged_once_under_waive():
+    """The issue's case: an unbiased variance in batchnorm_forward fails the forward test and every
+    test that runs through that forward; under ``waive`` only the tests that check a forward cost
+    points, the backward tests keep theirs (their after=... declarations in batch_norm/checks.py)."""
+    from catalog import batch_norm as catalog
+    from conftest import solution_namespace
+
+    from autograde.core import LocalStudent, run_test
+    from autograde.grading.grader import make_plan
+    from autograde.notebook import exec_cells
+    from autograde.paths import load_tests
+
+    mistake = next(m for m in catalog.MISTAKES if m.name == "fwd_unbiased_normalize")
+    ns, errors = exec_cells([(0, mistake.code)], solution_namespace("batch_norm"))
+    assert not errors
+    plan = make_plan("batch_norm")
+    nb = next(nb for nb in plan.notebooks if any(t == "batchnorm_backward" for t, _ in nb.tests))
+    tests = load_tests("batch_norm")
+    passed = {tid: run_test(tests[tid], LocalStudent(ns), 0, hidden=True).passed for tid, _ in nb.tests
+              if tests[tid].framework == "numpy"}
+    failed = {t for t, ok in passed.items() if not ok}
+    assert {"batchnorm_forward_train", "batchnorm_backward", "batchnorm_backward_fast"} <= failed, failed
+    r = _result(passed, assignment="batch_norm", nb_name=nb.name)
+    plan = Plan("batch_norm", (replace(nb, tests=tuple((t, p) for t, p in nb.tests if t in passed)),))
+    charged, waived = rescore(r, plan, "charge"), rescore(r, plan, "waive")
+    lost = {t["test_id"] for t in waived["notebooks"][0]["tests"] if t["score"] < t["max_score"]}
+    assert lost == failed & {"batchnorm_forward_train", "spatial_batchnorm_forward"}, lost  # the forwards only
+    assert charged["score"] < waived["score"]
+    assert {t["test_id"]: t.get("waived_by") for t in waived["notebooks"][0]["tests"]}["batchnorm_backward"] == \
+        "batchnorm_forward_train"
+
+
 def test_total_combines_hand_grades_extra_credit_and_penalty():
     r = _result({"mse_loss": True, "mse_loss_grad": False, "cross_entropy_loss": True, "cross_entropy_loss_grad": True},
                 points={"mse_loss": 1.0, "mse_loss_grad": 1.0, "cross_entropy_loss": 2.0, "cross_entropy_loss_grad": 2.0})

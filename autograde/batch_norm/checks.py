@@ -192,7 +192,8 @@ def _fd_hints(student, x, gamma, beta, p, dout):
     }
 
 
-@TESTS.test("batchnorm_backward", functions=("batchnorm_forward", "batchnorm_backward"))
+@TESTS.test("batchnorm_backward", functions=("batchnorm_forward", "batchnorm_backward"),
+            after=("batchnorm_forward_train",))
 def batchnorm_backward(student, ctx):
     """The staged backward pass: (dx, dgamma, dbeta) of sum(out * dout) after a training-mode
     forward equal PyTorch's autograd. A forward whose out is wrong on the case is blamed first (the
@@ -210,7 +211,8 @@ def batchnorm_backward(student, ctx):
         _check_grads(res["batchnorm_backward"], want, x, gamma, dout, eps, case, "batchnorm_backward", extra)
 
 
-@TESTS.test("batchnorm_backward_fast", functions=("batchnorm_forward", "batchnorm_backward_fast"))
+@TESTS.test("batchnorm_backward_fast", functions=("batchnorm_forward", "batchnorm_backward_fast"),
+            after=("batchnorm_forward_train",))
 def batchnorm_backward_fast(student, ctx):
     """The closed-form backward pass equals PyTorch's autograd on the same cases (and so the staged
     one); on a failure, says whether the staged one got the same cache right."""
