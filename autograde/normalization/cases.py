@@ -53,8 +53,9 @@ def layernorm_cases(ctx):
         dd = x.shape[1]
         return desc, x.astype(dtype), _gamma(r, dd).astype(dtype), r.normal(size=dd).astype(dtype), p or {}, large
 
-    yield case(f"(N, D) = {(n, d)}, ln_param = {{}} (the defaults)", _rows(r, n, d))
-    yield case(f"N = D = {d}", _rows(r, d, d))
+    # N = D first: statistics without keepdims then broadcast silently (a shape error on the others)
+    yield case(f"N = D = {d}, ln_param = {{}} (the defaults)", _rows(r, d, d))
+    yield case(f"(N, D) = {(n, d)}", _rows(r, n, d))
     yield case("a single example, N = 1", _rows(r, 1, d + 2))
     yield case("rows with variance ~1e-6, below eps = 1e-5", _tiny_rows(r, n, d))
     yield case("eps = 1e-2, rows with variance ~1e-2", _rows(r, n, d, r.uniform(0.05, 0.2, (n, 1))), {"eps": 1e-2})
@@ -105,12 +106,13 @@ def groupnorm_backward_cases(ctx):
 
 
 def bad_group_cases(ctx):
-    """(description, x, gamma, beta, G) with G not dividing C: each must raise ValueError."""
+    """(description, x, gamma, beta, G) with G not dividing C: each must raise ValueError. G divides
+    C * H * W, so that a reshape to (N, G, -1) without the check does not raise by accident."""
     r = ctx.rng
-    yield "C = 6 channels in G = 4 groups", _images(r, 2, 6, 3, 3), _gamma(r, 6), r.normal(size=6), 4
-    yield "C = 4 channels in G = 3 groups", _images(r, 2, 4, 2, 2), _gamma(r, 4), r.normal(size=4), 3
+    yield "C = 6 channels in G = 4 groups, H = W = 2", _images(r, 2, 6, 2, 2), _gamma(r, 6), r.normal(size=6), 4
+    yield "C = 4 channels in G = 8 groups, H = W = 2", _images(r, 2, 4, 2, 2), _gamma(r, 4), r.normal(size=4), 8
     if ctx.hidden:
-        yield "C = 8 channels in G = 16 groups", _images(r, 1, 8, 2, 2), _gamma(r, 8), r.normal(size=8), 16
+        yield "C = 6 channels in G = 9 groups, H = W = 3", _images(r, 1, 6, 3, 3), _gamma(r, 6), r.normal(size=6), 9
 
 
 def module_cases(ctx):

@@ -114,8 +114,9 @@ def _run_module(torch, cls, spec):
     state = m.state_dict()
     init = {k: v.detach().cpu().double().numpy() for k, v in state.items() if torch.is_tensor(v)}
     result = {"params": params, "state_dict": sorted(state), "init": init, "steps": []}
-    if spec["affine"] and not {"weight", "bias"} <= set(params):
-        return result  # the check explains what is missing
+    c = spec["num_channels"]
+    if spec["affine"] and not (params.get("weight") == [c] and params.get("bias") == [c]):
+        return result  # the check explains what is missing or of the wrong shape
     dtype, device = getattr(torch, spec["dtype"]), spec["device"]
     m = m.to(device=device, dtype=dtype)
     wrt_names = ("dx", "dweight", "dbias") if spec["affine"] else ("dx",)
