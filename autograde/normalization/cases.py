@@ -123,7 +123,7 @@ def module_cases(ctx):
 
     def spec(desc, groups, c, shape, eps=None, affine=True, dtype="float64", steps=2, spread=None):
         n, h, w = shape
-        return desc, {
+        return f"{desc} (on {ctx.device})", {
             "num_groups": groups, "num_channels": c, "eps": eps, "affine": affine, "dtype": dtype, "device": ctx.device,
             "weight": _gamma(r, c) if affine else None, "bias": r.normal(size=c) if affine else None,
             "steps": [(_images(r, n, c, h, w, spread), r.normal(size=(n, c, h, w))) for _ in range(steps)],

@@ -1,0 +1,46 @@
+"""`normalization` on CUDA: the reference and the student's GroupNorm run on the GPU
+(AUTOGRADE_DEVICE=cuda). Skipped, and says so, where torch.cuda.is_available() is false."""
+import pytest
+from catalog import assert_caught
+from catalog.normalization import MISTAKES
+from conftest import solution_namespace
+
+from autograde.core import Context, LocalStudent, run_test
+from autograde.paths import load_tests
+
+torch = pytest.importorskip("torch")
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: torch.cuda.is_available() is False"),
+]
+
+MODULE_TESTS = ("gn_module_forward", "gn_module_grad")
+MODULE_MISTAKES = [pytest.param(m, id=m.name) for m in MISTAKES if m.fails in MODULE_TESTS]
+
+
+@pytest.fixture
+def on_cuda(monkeypatch):
+    monkeypatch.setenv("AUTOGRADE_DEVICE", "cuda")
+    assert Context(seed=0).device == "cuda"
+
+
+@pytest.mark.parametrize("test_id", MODULE_TESTS)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_solution_module_passes_on_cuda(on_cuda, test_id, seed):
+    v = run_test(load_tests("normalization")[test_id], LocalStudent(solution_namespace("normalization")), seed,
+                 hidden=True)
+    assert v.passed, v.message
+    assert v.cases > 0
+
+
+@pytest.mark.parametrize("test_id", [t for t in load_tests("normalization") if t not in MODULE_TESTS])
+def test_solution_numpy_passes_with_reference_on_cuda(on_cuda, test_id):
+    v = run_test(load_tests("normalization")[test_id], LocalStudent(solution_namespace("normalization")), 0, hidden=True)
+    assert v.passed, v.message
+
+
+@pytest.mark.parametrize("mistake", MODULE_MISTAKES)
+def test_module_mistake_fails_on_cuda(on_cuda, mistake):
+    v = assert_caught("normalization", mistake, 0, hidden=False)
+    if v.flag != "forbidden" and "shape" not in v.message and "affine" not in v.message:
+        assert "on cuda" in v.message, v.message  # the message says which device ran the module
