@@ -109,7 +109,7 @@ def grads(x, gamma, dout, eps, groups=None, order="channels", axes=None, mean_pa
 # ---------------------------------------------------------------------------------------------
 EPS_OUTSIDE = ("eps is outside the square root: divide by sqrt(var + eps), not sqrt(var) + eps (it matters when a "
                "row's variance is near eps).")
-UNBIASED = ("you normalize with the UNBIASED variance (divided by M - 1; torch.var's default). Layer and group norm "
+UNBIASED = ("you normalize with the UNBIASED variance (divided by m - 1, m the number of values per statistic; torch.var's default). Layer and group norm "
             "use the BIASED variance, mean((x - mean)²): x.var() in numpy, x.var(correction=0) in torch.")
 SWAPPED = "gamma and beta are swapped: out = gamma * x̂ + beta."
 CANCELLATION = ("the variance loses precision when the mean is large: E[x²] - E[x]² subtracts two numbers of ~1e7 "
@@ -139,8 +139,8 @@ NO_MEAN_PATH = ("the path through the mean is missing (dmean -> dx): x̂ depends
 NO_STATS_PATH = ("you treat the mean and variance as constants (dx = gamma * dout / sqrt(var + eps)): both depend on "
                  "x, and both paths (dmean -> dx, dvar -> dx) belong in dx.")
 NO_GAMMA = "dx is missing the factor gamma: the upstream gradient of x̂ is dx̂ = dout * gamma."
-VAR_COUNT = ("the variance's derivative uses 1/(M - 1); the forward pass normalizes with the biased variance, "
-             "mean((x - mean)²), whose derivative is 2 (x - mean) / M.")
+VAR_COUNT = ("the variance's derivative uses 1/(m - 1); the forward pass normalizes with the biased variance, "
+             "mean((x - mean)²), whose derivative is 2 (x - mean) / m.")
 BN_BACKWARD = ("your backward pass sums over the batch axis (axis 0), as batch norm's does; layer norm's statistics, "
                "and so the sums in dx, run over each example's features (axis 1).")
 

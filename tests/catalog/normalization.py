@@ -127,7 +127,7 @@ MISTAKES = [
     Mistake("ln_bwd_dgamma_over_features", _ln("dgamma = (dout * xhat).sum(axis=0)", "dgamma = (dout * xhat).sum(axis=1)"),
             "layernorm_backward", "dgamma is"),
     Mistake("ln_bwd_var_derivative_d_minus_1", _ln("dvar * 2 * xc / D", "dvar * 2 * xc / (D - 1)"),
-            "layernorm_backward", "1/(M - 1)"),
+            "layernorm_backward", "1/(m - 1)"),
     Mistake("ln_bwd_correct_but_forward_unbiased",
             _ln("var = x.var(axis=1, keepdims=True)", "var = x.var(axis=1, keepdims=True, ddof=1)"),
             "layernorm_backward", "fix the forward first"),
