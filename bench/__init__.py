@@ -1,4 +1,4 @@
-"""Benchmarks (not timed tests): `python -m bench {book,bn,grading,gpu}`; figures go to bench/results/."""
+"""Benchmarks (not timed tests): `python -m bench {book,bn,norm,grading,gpu}`; figures go to bench/results/."""
 
 
 def solution_namespace(assignment: str) -> dict:

@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-BENCHES = {"book": "book_build", "bn": "batchnorm", "grading": "grading", "gpu": "gpu"}
+BENCHES = {"book": "book_build", "bn": "batchnorm", "norm": "normalization", "grading": "grading", "gpu": "gpu"}
 
 
 def main() -> int:

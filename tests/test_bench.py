@@ -48,3 +48,12 @@ def test_bench_bn_quick(tmp_path):
 def test_bench_usage():
     r = subprocess.run([sys.executable, "-m", "bench", "nonsense"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "usage" in r.stderr
+
+
+@pytest.mark.slow
+def test_bench_norm_quick(tmp_path):
+    _bench(tmp_path, "norm", "--quick", "--repeats", "2")
+    b = json.loads((tmp_path / "normalization_quick.json").read_text())
+    assert {(f["kind"], f["dtype"]) for f in b["figures"]} == {(k, d) for k in ("layer norm", "group norm")
+                                                              for d in ("float32", "float64")}
+    assert all(f["torch_s"] > 0 and f["numpy_s"] > 0 for f in b["figures"])
