@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import FLOAT32, FLOAT64, CheckFailure, Registry, Tol, expect_close, tol_for
+from ..core import FLOAT64, CheckFailure, Registry, Tol, expect_close, tol_for
 from . import drivers
 from . import mistakes as M
 from . import reference as ref
