@@ -193,11 +193,17 @@ def _module_tol(spec, want) -> Tol:
 @TESTS.test("gn_module_forward", functions=("GroupNorm",), framework="torch")
 def gn_module_forward(student, ctx):
     """GroupNorm(num_groups, num_channels, eps, affine): parameters, state_dict keys and initial values
-    of nn.GroupNorm, and its output, on the reference device, for float32 and float64 input."""
+    of nn.GroupNorm, and its output, on the reference device, for float32 and float64 input;
+    GroupNorm(4, 6) raises ValueError, as nn.GroupNorm does."""
     for at, spec, x, _, got, want, eps in _module_steps(student, ctx):
         expect_close(got["out"], want["out"], what="GroupNorm's output", tol=_module_tol(spec, want["out"]), case=at,
                      diagnoses=M.groupnorm_mistakes(x, spec["weight"], spec["bias"], spec["num_groups"], eps,
                                                     owner="the eps argument"))
+    got = student.run(drivers.raised, "GroupNorm", 4, 6)
+    if got["type"] != "ValueError":
+        did = "returned a module" if got["type"] is None else f"raised {got['type']}: {got['message']}"
+        raise CheckFailure(f"GroupNorm(4, 6) {did}: num_groups must divide num_channels (each group holds whole "
+                           "channels), so check it in __init__ and raise ValueError with a message, as nn.GroupNorm does.")
 
 
 @TESTS.test("gn_module_grad", functions=("GroupNorm",), framework="torch", after=("gn_module_forward",))

@@ -191,6 +191,9 @@ class GroupNorm(nn.Module):
             "gn_module_forward", "none with affine=False"),
     Mistake("module_eps_ignored", _module("torch.sqrt(var + self.eps)", "torch.sqrt(var + 1e-5)"),
             "gn_module_forward", "you ignore the eps argument"),
+    Mistake("module_G_not_checked", _module(
+        '        if num_channels % num_groups != 0:\n            raise ValueError("num_groups must divide num_channels")\n', ""),
+            "gn_module_forward", "GroupNorm(4, 6) returned a module"),
     Mistake("module_detached_statistics", _module(
         "        mean = xg.mean(dim=2, keepdim=True)\n        var = xg.var(dim=2, keepdim=True, correction=0)",
         "        mean = xg.detach().mean(dim=2, keepdim=True)\n        var = xg.detach().var(dim=2, keepdim=True, correction=0)"),
