@@ -78,6 +78,18 @@ def batchnorm_forward(x, gamma, beta, bn_param):
         return out, None
     raise ValueError(f"bn_param['mode'] must be 'train' or 'eval', not {mode!r}")
 ''',
+    "normalization": '''
+def layernorm_forward(x, gamma, beta, ln_param):
+    eps = ln_param.get("eps", 1e-5)
+    n, d = x.shape
+    out, xhat, inv_std = np.empty_like(x), np.empty_like(x), np.empty((n, 1), dtype=x.dtype)
+    for i in range(n):  # one example at a time
+        mu = x[i].mean()
+        inv_std[i] = 1.0 / np.sqrt(((x[i] - mu) ** 2).mean() + eps)
+        xhat[i] = (x[i] - mu) * inv_std[i]
+        out[i] = gamma * xhat[i] + beta
+    return out, (xhat, inv_std, gamma)
+''',
 }
 
 
