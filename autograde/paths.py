@@ -60,3 +60,18 @@ def solution_notebooks(name: str) -> list[Path]:
 
 def exercise_notebooks(name: str) -> list[Path]:
     return sorted((EXERCISES / name).glob("*.ipynb"))
+
+
+def chapter_of(name: str) -> str:
+    """The book page of an assignment, ``book/<name>``, or the one its package names (``CHAPTER``)."""
+    return "book/" + getattr(importlib.import_module(f"autograde.{name}"), "CHAPTER", name)
+
+
+def problem_set_number(name: str) -> int | None:
+    """The number of an assignment's problem set: its chapter's in the table of contents (None when
+    the chapter is not in the book)."""
+    import yaml  # jupyter-book's dependency: only the course folder has a table of contents
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    chapters = [c["file"] for part in toc.get("parts", []) if part.get("numbered") for c in part.get("chapters", [])]
+    return chapters.index(chapter_of(name)) + 1 if chapter_of(name) in chapters else None

@@ -1,4 +1,5 @@
 """`release --check` passes on the committed exercises and fails, naming the file, on a stale one."""
+import json
 import shutil
 import subprocess
 import sys
@@ -32,3 +33,17 @@ def test_unknown_assignment_is_a_one_line_error():
     r = subprocess.run([sys.executable, "-m", "autograde", "release", "no_such_thing"], capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "unknown assignment 'no_such_thing'" in r.stderr
+
+
+def test_problem_set_titles_number_their_chapters():
+    """A notebook's title says the problem set's number, its chapter's in the table of contents (a
+    chapter inserted before it renumbers it: this fails until the title follows)."""
+    import re
+
+    from autograde.paths import assignments, problem_set_number, solution_notebooks
+
+    for a in assignments():
+        for path in solution_notebooks(a):
+            title = "".join(json.loads(path.read_text())["cells"][0]["source"]).splitlines()[0]
+            m = re.match(r"# Problem set (\d+)\b", title)
+            assert m and int(m.group(1)) == problem_set_number(a), (path.name, title, problem_set_number(a))
