@@ -38,6 +38,12 @@ def tol_for(*arrays) -> Tol:
     return FLOAT32 if any(np.asarray(a).dtype == np.float32 for a in arrays) else FLOAT64
 
 
+def scaled(tol: Tol, want) -> Tol:
+    """tol with its atol taken relative to the largest |value| of the reference (>= 1)."""
+    m = float(np.max(np.abs(want))) if np.size(want) else 1.0
+    return Tol(tol.rtol, tol.atol * max(1.0, m), tol.why)
+
+
 def _close(got: np.ndarray, want: np.ndarray, tol: Tol) -> bool:
     return got.shape == want.shape and bool(np.allclose(got, want, rtol=tol.rtol, atol=tol.atol, equal_nan=False))
 

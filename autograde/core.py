@@ -27,7 +27,7 @@ The grader's student process imports only the student side (``tests/test_archite
 from __future__ import annotations
 
 from .check import make_check
-from .compare import DIAGNOSIS, FLOAT32, FLOAT64, Tol, as_numeric, expect_close, tol_for
+from .compare import DIAGNOSIS, FLOAT32, FLOAT64, Tol, as_numeric, expect_close, scaled, tol_for
 from .errors import CheckFailure, DriverProblem, Forbidden
 from .execution import MissingName, call_function, execute, graded, subject
 from .guard import FRAMEWORKS, NORMALIZATIONS, FrameworkGuard, current_policy, framework_policy, watch_threads
@@ -40,4 +40,4 @@ __all__ = ["Advice", "CheckFailure", "Context", "DIAGNOSIS", "DriverProblem", "F
            "FrameworkGuard", "LocalStudent", "MissingName", "NORMALIZATIONS", "Opaque", "Registry", "Student",
            "Test", "Tol", "Verdict", "as_numeric", "call_function", "current_policy", "describe_error", "execute",
            "expect_close", "framework_policy", "fresh_seed", "graded", "make_check", "prerequisite_failures",
-           "run_advice", "run_test", "same", "subject", "to_plain", "tol_for", "watch_threads"]
+           "run_advice", "run_test", "same", "scaled", "subject", "to_plain", "tol_for", "watch_threads"]

@@ -90,3 +90,19 @@ def call_function(namespace: dict, name: str, *args):
     out = fn(*given)
     mutated = [i for i, (a, g) in enumerate(zip(args, given)) if isinstance(a, np.ndarray) and not same(a, g)]
     return {"out": out, "mutated": mutated}
+
+
+def construct(namespace: dict, name: str, hypers: list):
+    """Driver: ``<name>([array], **hyper)`` for each hyper (an optimizer's arguments): the name of
+    the exception it raised, or None. NotImplementedError propagates (the stub)."""
+    cls = graded(namespace, name)
+    out = []
+    for hyper in hypers:
+        try:
+            cls([np.zeros(3)], **hyper)
+            out.append(None)
+        except NotImplementedError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - which exception it was is the result
+            out.append(type(exc).__name__)
+    return out

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import FLOAT32, FLOAT64, CheckFailure, Registry, Tol, expect_close, tol_for
+from ..core import FLOAT32, FLOAT64, CheckFailure, Registry, Tol, expect_close, scaled, tol_for
 from . import drivers
 from . import reference as ref
 from .cases import (EPS, MOMENTUM, backward_cases, eval_cases, fd_case, module_cases, spatial_backward_cases,
@@ -52,12 +52,6 @@ def input_tol(x) -> Tol:
         if np.any(mu > 1e4 * sd):
             return LARGE_MEANS
     return tol
-
-
-def scaled(tol: Tol, want) -> Tol:
-    """tol with its atol taken relative to the largest |value| of the reference (>= 1)."""
-    m = float(np.max(np.abs(want))) if np.size(want) else 1.0
-    return Tol(tol.rtol, tol.atol * max(1.0, m), tol.why)
 
 
 # ---------------------------------------------------------------------------------------------

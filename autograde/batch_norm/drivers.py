@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import DriverProblem, Forbidden
 from ..execution import graded
-from ..guard import NORMALIZATIONS
+from ..guard import NORMALIZATIONS, call_recorder
 from ..plain import same, to_plain
 
 # The torch functions that normalize for you: the names core's framework guard watches
@@ -134,22 +134,6 @@ def finite_differences(ns: dict, forward: str, x, gamma, beta, bn_param: dict, d
 # ---------------------------------------------------------------------------------------------
 # torch: the BatchNorm1d module
 # ---------------------------------------------------------------------------------------------
-def _recorder():
-    """A TorchFunctionMode that records the name of every torch function called under it."""
-    from torch.overrides import TorchFunctionMode
-
-    class CallRecorder(TorchFunctionMode):
-        def __init__(self):
-            super().__init__()
-            self.names: set[str] = set()
-
-        def __torch_function__(self, func, types, args=(), kwargs=None):
-            self.names.add(str(getattr(func, "__name__", func)))
-            return func(*args, **(kwargs or {}))
-
-    return CallRecorder()
-
-
 def _forbidden_names(names) -> list[str]:
     return sorted(n for n in names if any(f in n for f in FORBIDDEN))
 
@@ -166,7 +150,7 @@ def module_steps(ns: dict, spec: dict):
 
     cls = graded(ns, "BatchNorm1d")
     dtype, device = getattr(torch, spec["dtype"]), spec["device"]
-    rec = _recorder()
+    rec = call_recorder()
     try:
         with rec:
             return _run_module(torch, cls, spec, dtype, device)

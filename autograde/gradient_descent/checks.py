@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from ..core import FLOAT64, CheckFailure, Opaque, Registry, expect_close
+from ..execution import construct
 from . import drivers
 from .cases import (argument_cases, batch_cases, sgd_momentum_cases, sgd_nesterov_cases, sgd_plain_cases,
                     sgd_weight_decay_cases, show, train_cases)
@@ -231,7 +232,7 @@ def sgd_arguments(student, ctx):
     dampening == 0."""
     hypers, wants = zip(*argument_cases(ctx))
     ctx.cases += len(hypers)
-    got = run(student, drivers.sgd_construct, list(hypers), what="SGD")
+    got = run(student, construct, "SGD", list(hypers), what="SGD")
     for hyper, g, w in zip(hypers, got, wants):
         call = f"SGD([p], {show(hyper)})"
         if w and g != w:

@@ -51,9 +51,6 @@ def _warm_imports(kind: str) -> dict:
             except Exception:  # noqa: BLE001
                 pass
             forbid.block_normalizations()
-            from .. import device
-
-            device.torch()  # its lazy cache, which a notebook's check.ready() fills: filled before the baseline
         except ImportError:
             pass
     for optional in ("IPython", "matplotlib.pyplot"):

@@ -26,15 +26,16 @@ WATCHED_MODULES = (
 )
 SYS_NAMES = ("setprofile", "settrace", "getprofile", "gettrace", "audit", "addaudithook", "_getframe", "exc_info")
 THREADING_NAMES = ("setprofile", "settrace")
-IGNORED = {"builtins": {"_", "__builtins__"}}
+# attributes that change without anyone tampering: the REPL's last value; the reference device's
+# lazy torch (the set-up cell's check.ready() fills it; no student-side module reads it)
+IGNORED = {"builtins": {"_", "__builtins__"}, "autograde.device": {"_torch"}}
 
 
 def _ignored(name: str):
     """Attributes that may change: an assignment package binds ``check`` on first use (lazily, so
     that a numpy exercise's process never imports the checks and torch)."""
-    if name.startswith("autograde.") and name.count(".") == 1:
-        return {"check", "validate"}
-    return IGNORED.get(name, ())
+    lazy = {"check", "validate"} if name.startswith("autograde.") and name.count(".") == 1 else set()
+    return lazy | set(IGNORED.get(name, ()))
 
 
 def _watched_classes() -> dict[str, type]:

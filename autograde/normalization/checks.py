@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import FLOAT64, CheckFailure, Registry, Tol, expect_close, tol_for
+from ..core import FLOAT64, CheckFailure, Registry, Tol, expect_close, scaled, tol_for
 from . import drivers
 from . import mistakes as M
 from . import reference as ref
@@ -33,12 +33,6 @@ MODULE32 = Tol(2e-4, 2e-5, "float32 module: float32 rounding through the group s
 
 def input_tol(x, large: bool = False) -> Tol:
     return LARGE_MEANS if large else tol_for(x)
-
-
-def scaled(tol: Tol, want) -> Tol:
-    """tol with its atol taken relative to the largest |value| of the reference (>= 1)."""
-    m = float(np.max(np.abs(want))) if np.size(want) else 1.0
-    return Tol(tol.rtol, tol.atol * max(1.0, m), tol.why)
 
 
 def _eps(p) -> float:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import DriverProblem, Forbidden
 from ..execution import graded
-from ..guard import NORMALIZATIONS
+from ..guard import NORMALIZATIONS, call_recorder
 from ..plain import same, to_plain
 
 # Built-in normalizations, matched as substrings of the name of every torch function the
@@ -63,22 +63,6 @@ def raised(ns: dict, name: str, *args):
 # ---------------------------------------------------------------------------------------------
 # torch: the GroupNorm module
 # ---------------------------------------------------------------------------------------------
-def _recorder():
-    """A TorchFunctionMode that records the name of every torch function called under it."""
-    from torch.overrides import TorchFunctionMode
-
-    class CallRecorder(TorchFunctionMode):
-        def __init__(self):
-            super().__init__()
-            self.names: set[str] = set()
-
-        def __torch_function__(self, func, types, args=(), kwargs=None):
-            self.names.add(str(getattr(func, "__name__", func)))
-            return func(*args, **(kwargs or {}))
-
-    return CallRecorder()
-
-
 def module_steps(ns: dict, spec: dict):
     """Build ``GroupNorm(num_groups, num_channels[, eps=...][, affine=...])``, move it to spec's
     device and dtype, set its weight and bias (with affine), and per step (x, dout): forward, then
@@ -90,7 +74,7 @@ def module_steps(ns: dict, spec: dict):
     import torch
 
     cls = graded(ns, "GroupNorm")
-    rec = _recorder()
+    rec = call_recorder()
     try:
         with rec:
             return _run_module(torch, cls, spec)

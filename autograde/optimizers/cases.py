@@ -17,7 +17,6 @@ Schedule cases are ``(description, name, base_lr, kwargs, steps)``, always more 
 """
 from __future__ import annotations
 
-import numpy as np
 
 STEPS = 12
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import FLOAT64, CheckFailure, Opaque, Registry, Tol, expect_close
+from ..execution import construct
 from . import cases as C
 from . import drivers
 from . import mistakes as M
@@ -131,7 +132,7 @@ def optimizer_arguments(student, ctx):
         by_name.setdefault(case[1], []).append(case)
     for name, cases in by_name.items():
         ctx.cases += len(cases)
-        got = run(student, drivers.construct, name, [c[2] for c in cases], what=name)
+        got = run(student, construct, name, [c[2] for c in cases], what=name)
         for (desc, _, hyper, want), g in zip(cases, got):
             call = f"{name}([p], {C._show(hyper)})"
             if want and g != want:

@@ -49,22 +49,6 @@ def optimizer_steps(ns: dict, name: str, params: list, grads: list, hyper: dict,
     return res
 
 
-def construct(ns: dict, name: str, hypers: list):
-    """``<name>([array], **hyper)`` for each hyper: the name of the exception it raised, or None.
-    NotImplementedError propagates (the stub)."""
-    cls = graded(ns, name)
-    out = []
-    for hyper in hypers:
-        try:
-            cls([np.zeros(3)], **hyper)
-            out.append(None)
-        except NotImplementedError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - which exception it was is the result
-            out.append(type(exc).__name__)
-    return out
-
-
 class HoldsLr:
     """The optimizer a scheduler is given: only its learning rate ``lr`` matters to a scheduler."""
 
