@@ -78,6 +78,32 @@ def batchnorm_forward(x, gamma, beta, bn_param):
         return out, None
     raise ValueError(f"bn_param['mode'] must be 'train' or 'eval', not {mode!r}")
 ''',
+    "optimizers": '''
+class RMSprop:
+    def __init__(self, params, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+        for value in (lr, eps, momentum, weight_decay, alpha):
+            if not 0.0 <= value:
+                raise ValueError(f"Invalid value: {value}")
+        self.params, self.lr, self.alpha, self.eps = params, lr, alpha, eps
+        self.weight_decay, self.momentum, self.centered = weight_decay, momentum, centered
+        self.state = [(np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)) for p in params]
+
+    def step(self, grads):
+        for p, g, (s, m, b) in zip(self.params, grads, self.state):
+            ps, gs, ss, ms, bs = p.reshape(-1), np.reshape(g, -1), s.reshape(-1), m.reshape(-1), b.reshape(-1)
+            for j in range(ps.size):  # one coordinate at a time
+                gj = gs[j] + self.weight_decay * ps[j]
+                ss[j] = self.alpha * ss[j] + (1 - self.alpha) * gj * gj
+                v = ss[j]
+                if self.centered:
+                    ms[j] = self.alpha * ms[j] + (1 - self.alpha) * gj
+                    v = v - ms[j] ** 2
+                if self.momentum > 0:
+                    bs[j] = self.momentum * bs[j] + gj / (np.sqrt(v) + self.eps)
+                    ps[j] -= self.lr * bs[j]
+                else:
+                    ps[j] -= self.lr * gj / (np.sqrt(v) + self.eps)
+''',
     "normalization": '''
 def layernorm_forward(x, gamma, beta, ln_param):
     eps = ln_param.get("eps", 1e-5)
