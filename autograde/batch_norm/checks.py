@@ -15,6 +15,8 @@ advice, each short; the helpers that only these tests use sit beside them.
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from ..core import FLOAT32, FLOAT64, CheckFailure, Registry, Tol, expect_close, scaled, tol_for
@@ -430,8 +432,6 @@ TORCH_REPEATS = 10
 
 def _torch_seconds(x, gamma, beta, dout, repeats: int) -> float:
     """Best-of-``repeats`` seconds of F.batch_norm forward + backward on the CPU, one thread."""
-    import time
-
     import torch
     import torch.nn.functional as F
 

@@ -8,6 +8,7 @@ raises :class:`~autograde.errors.DriverProblem` with the message for the student
 from __future__ import annotations
 
 import copy
+import time
 
 import numpy as np
 
@@ -207,8 +208,6 @@ def _run_module(torch, cls, spec, dtype, device):
 def time_forward_backward(ns: dict, forward: str, backward: str, x, gamma, beta, dout, repeats: int):
     """Best of ``repeats`` wall-clock seconds of the student's train-mode forward + backward.
     Measured in the student's process: it can only change the advice it gets, never a score."""
-    import time
-
     fwd, bwd = ns[forward], ns[backward]
     best = float("inf")
     for _ in range(repeats):

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..paths import UsageError
+
 LMS = ("canvas", "moodle")
 
 NAMES = {
@@ -68,8 +70,6 @@ def downloaded(root: Path, lms: str) -> dict[tuple[str, str], Collected]:
                     continue
                 old = found.get((c.student_id, a))
                 if old is not None and old.lms_id != c.lms_id:
-                    from ..paths import UsageError
-
                     raise UsageError(f"downloaded/{a}: two students are called {c.student_id!r} ({old.name}, "
                                      f"{old.lms_id} and {c.lms_id}): rename one archive entry")
                 if old is None or (c.late and not old.late):

@@ -21,6 +21,9 @@ import time
 import warnings
 from pathlib import Path
 
+from ..paths import put_venv_on_path
+from .submissions import UnsafeFile, read_regular
+
 
 def _db_url(target: str) -> str:
     if "://" in target:
@@ -48,8 +51,6 @@ def prepare(target: str) -> None:
     off the end of the run."""
     from nbgrader.api import Gradebook
 
-    from ..paths import put_venv_on_path
-
     put_venv_on_path()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -69,8 +70,6 @@ def sync(target: str, plans: dict, results: list[dict], students: list[str], tim
     due date (UTC), shown by Formgrader."""
     times, due = times or {}, due or {}
     from nbgrader.api import Gradebook, MissingEntry
-
-    from ..paths import put_venv_on_path
 
     put_venv_on_path()  # nbgrader runs `alembic`
     url = _db_url(target)
@@ -138,8 +137,6 @@ def write_autograded(out: Path, submissions: Path, plans: dict, results: list[di
     """Each submitted notebook as Formgrader shows it (see the module's docstring); a notebook that
     cannot be read is copied as it is, a link or special file is not read at all."""
     import nbformat
-
-    from .submissions import UnsafeFile, read_regular
 
     for r in results:
         s, a = r["student_id"], r["assignment"]

@@ -34,6 +34,7 @@ import importlib.util
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -271,8 +272,6 @@ def enter_student() -> None:
         _mount_private()
         return
     # this process runs no student code: it stands for PID 1 outside, and ends with it
-    import signal
-
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(s, signal.SIG_DFL)
     while True:

@@ -23,9 +23,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..paths import ROOT, UsageError, assignments
+from ..notebook import namespace_of
+from ..paths import ROOT, UsageError, assignments, solution_notebooks
+from . import refcache
 from . import results as R
-from .grader import make_plan, safe_grade_job, secret_label, submission_key
+from .grader import job_seed, make_plan, safe_grade_job, secret_label, submission_key
+from .isolation import die_with_parent, problem
 from .publish import DEFAULT_DEADLINES
 from .records import Job, Limits
 from .scoring import DEFAULT_POLICY, POLICIES, after_of, as_scored, rescore
@@ -77,8 +80,6 @@ def discover(submissions: Path, only: list[str] | None) -> tuple[list[str], list
 # ---------------------------------------------------------------------------------------------
 def _worker_init(grader: int) -> None:
     """A pool worker: die with the grader; references on one thread (the pool is the parallelism)."""
-    from .isolation import die_with_parent
-
     die_with_parent(grader)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -195,8 +196,6 @@ def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout
 
 def _check_usage(isolate: bool, dask: str | None, workers, timeout, policy: str, log) -> None:
     if isolate and not dask:
-        from .isolation import problem
-
         why = problem()
         if why:
             raise UsageError(f"cannot isolate student code here: {why}. Fix that, or pass --no-isolation to grade "
@@ -283,11 +282,6 @@ def _prepare_outputs(gb_target: str) -> None:
 
 def _precompute(jobs: list[Job], plans: dict) -> list[Job]:
     """The jobs with the reference values of their seeds, computed here (GPU when present) by the solution."""
-    from ..notebook import namespace_of
-    from ..paths import solution_notebooks
-    from . import refcache
-    from .grader import job_seed
-
     spaces, out = {}, []
     for job in jobs:
         a = job.assignment

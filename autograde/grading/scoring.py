@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 from dataclasses import replace
 
+from ..paths import load_tests
 from .records import Plan
 
 POLICIES = ("charge", "waive")
@@ -49,8 +50,6 @@ def failed_prerequisites(after: dict[str, tuple[str, ...]], tid: str, passed: di
 
 def after_of(assignment: str) -> dict[str, tuple[str, ...]]:
     """test id -> the tests it builds on (``Test.after``), from the assignment's checks."""
-    from ..paths import load_tests
-
     return {tid: tuple(t.after) for tid, t in load_tests(assignment).items()}
 
 

@@ -14,11 +14,11 @@ from pathlib import Path
 from .. import notebook
 from ..core import fresh_seed
 from ..paths import UsageError, assignments, course_folder, load_tests, require_assignment
-from .grader import grade_notebook, make_plan
-from .records import Plan, PlanNotebook
-from .submissions import read_files
-from .records import Job, Limits
 from .feedback import FLAG_TEXT
+from .grader import grade_notebook, make_plan
+from .isolation import problem
+from .records import Job, Limits, Plan, PlanNotebook
+from .submissions import read_files
 
 
 def plan_from_notebook(path: Path, nb, only: str | None = None) -> tuple[str, Plan, PlanNotebook]:
@@ -82,8 +82,6 @@ def validate(path: str | Path, *, assignment: str | None = None, seed: int | Non
     else:
         assignment, plan, pnb = infer(path, nb)
     seed = fresh_seed() if seed is None else int(seed)
-    from .isolation import problem
-
     isolate = problem() is None  # a student's own machine may not allow the sandbox: their code, their machine
     job = Job(student_id="you", assignment=assignment, plan=plan.slim(), notebooks={path.name: data},
               files=read_files(path.resolve().parent, known={path.name: data}), limits=Limits(timeout=timeout, memory=memory),

@@ -6,6 +6,7 @@ server answers JSON; a fork's answer carries the new student process's pidfd.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import socket
@@ -127,7 +128,5 @@ def get_zygote(kind: str = "torch", isolated: bool = True) -> Zygote:
     z = zygotes.get((kind, isolated))
     if z is None or not z.alive():
         z = zygotes[(kind, isolated)] = Zygote(kind, isolated)
-        import atexit
-
         atexit.register(z.close)
     return z

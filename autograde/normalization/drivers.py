@@ -8,6 +8,7 @@ finds a problem which is not the student's exception raises :class:`~autograde.e
 from __future__ import annotations
 
 import copy
+import time
 
 import numpy as np
 
@@ -128,8 +129,6 @@ def _run_module(torch, cls, spec):
 
 def time_forward_backward(ns: dict, fwd: str, bwd: str, args: tuple, dout, repeats: int):
     """Best of ``repeats`` wall-clock seconds of the student's forward + backward (advice only)."""
-    import time
-
     f, b = ns[fwd], ns[bwd]
     best = float("inf")
     for _ in range(repeats):
