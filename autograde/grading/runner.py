@@ -25,10 +25,9 @@ from pathlib import Path
 
 from ..notebook import namespace_of
 from ..paths import ROOT, UsageError, assignments, solution_notebooks
-from . import refcache
+from . import isolation, refcache
 from . import results as R
 from .grader import job_seed, make_plan, safe_grade_job, secret_label, submission_key
-from .isolation import die_with_parent, problem
 from .publish import DEFAULT_DEADLINES
 from .records import Job, Limits
 from .scoring import DEFAULT_POLICY, POLICIES, after_of, as_scored, rescore
@@ -80,7 +79,7 @@ def discover(submissions: Path, only: list[str] | None) -> tuple[list[str], list
 # ---------------------------------------------------------------------------------------------
 def _worker_init(grader: int) -> None:
     """A pool worker: die with the grader; references on one thread (the pool is the parallelism)."""
-    die_with_parent(grader)
+    isolation.die_with_parent(grader)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         import torch
@@ -196,7 +195,7 @@ def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout
 
 def _check_usage(isolate: bool, dask: str | None, workers, timeout, policy: str, log) -> None:
     if isolate and not dask:
-        why = problem()
+        why = isolation.problem()
         if why:
             raise UsageError(f"cannot isolate student code here: {why}. Fix that, or pass --no-isolation to grade "
                              f"without a sandbox (student code then runs as your user: it can read solutions/ and "

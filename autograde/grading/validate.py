@@ -14,9 +14,9 @@ from pathlib import Path
 from .. import notebook
 from ..core import fresh_seed
 from ..paths import UsageError, assignments, course_folder, load_tests, require_assignment
+from . import isolation
 from .feedback import FLAG_TEXT
 from .grader import grade_notebook, make_plan
-from .isolation import problem
 from .records import Job, Limits, Plan, PlanNotebook
 from .submissions import read_files
 
@@ -82,7 +82,7 @@ def validate(path: str | Path, *, assignment: str | None = None, seed: int | Non
     else:
         assignment, plan, pnb = infer(path, nb)
     seed = fresh_seed() if seed is None else int(seed)
-    isolate = problem() is None  # a student's own machine may not allow the sandbox: their code, their machine
+    isolate = isolation.problem() is None  # a student's own machine may not allow the sandbox: their code, their machine
     job = Job(student_id="you", assignment=assignment, plan=plan.slim(), notebooks={path.name: data},
               files=read_files(path.resolve().parent, known={path.name: data}), limits=Limits(timeout=timeout, memory=memory),
               seed=seed, hidden=False, isolate=isolate)
