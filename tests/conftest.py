@@ -1,7 +1,6 @@
 """Shared fixtures: the namespaces of solution and released notebooks, per assignment."""
 from __future__ import annotations
 
-import copy
 import os
 import sys
 from pathlib import Path
@@ -45,3 +44,12 @@ def pytest_report_header(config):
     from autograde.device import reference_device
 
     return f"autograde: reference device {reference_device()}; assignments: {', '.join(ASSIGNMENTS)}"
+
+
+@pytest.fixture
+def on_cuda(monkeypatch):
+    """The references on CUDA (the GPU-marked tests; they skip without it)."""
+    from autograde.core import Context
+
+    monkeypatch.setenv("AUTOGRADE_DEVICE", "cuda")
+    assert Context(seed=0).device == "cuda"

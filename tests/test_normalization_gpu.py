@@ -5,7 +5,7 @@ from catalog import assert_caught
 from catalog.normalization import MISTAKES
 from conftest import solution_namespace
 
-from autograde.core import Context, LocalStudent, run_test
+from autograde.core import LocalStudent, run_test
 from autograde.paths import load_tests
 
 torch = pytest.importorskip("torch")
@@ -16,12 +16,6 @@ pytestmark = [
 
 MODULE_TESTS = ("gn_module_forward", "gn_module_grad")
 MODULE_MISTAKES = [pytest.param(m, id=m.name) for m in MISTAKES if m.fails in MODULE_TESTS]
-
-
-@pytest.fixture
-def on_cuda(monkeypatch):
-    monkeypatch.setenv("AUTOGRADE_DEVICE", "cuda")
-    assert Context(seed=0).device == "cuda"
 
 
 @pytest.mark.parametrize("test_id", MODULE_TESTS)

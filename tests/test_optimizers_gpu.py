@@ -8,7 +8,7 @@ from catalog import assert_caught
 from catalog.optimizers import MISTAKES
 from conftest import solution_namespace
 
-from autograde.core import Context, LocalStudent, run_test
+from autograde.core import LocalStudent, run_test
 from autograde.paths import load_tests
 
 torch = pytest.importorskip("torch")
@@ -16,12 +16,6 @@ pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: torch.cuda.is_available() is False"),
 ]
-
-
-@pytest.fixture
-def on_cuda(monkeypatch):
-    monkeypatch.setenv("AUTOGRADE_DEVICE", "cuda")
-    assert Context(seed=0).device == "cuda"
 
 
 @pytest.mark.parametrize("test_id", list(load_tests("optimizers")))

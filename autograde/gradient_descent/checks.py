@@ -4,7 +4,7 @@ training loop (against a torch autograd + torch.optim.SGD loop on the same batch
 The inputs are cases.py's (fresh random draws from each test's seeded generator, chosen so that
 the usual mistakes show).
 
-SGD is run on the student's side by :func:`drivers.sgd_steps`, which keeps the arrays it put in
+SGD is run on the student's side by :func:`drivers.optimizer_steps`, which keeps the arrays it put in
 ``params`` and reports their values after every step, whether the list's elements were replaced
 and whether the gradients it passed were changed. ``train`` gets a reference optimizer and the
 reference batching, so that it is graded on the loop alone.
@@ -162,7 +162,7 @@ def _all_close(got, want, rtol, atol) -> bool:
 def check_sgd_case(student, case):
     """Run the student's SGD on one case and compare its trajectory with torch.optim.SGD's."""
     hint = SHARED if case["hyper"].get("momentum") else ""
-    res = run(student, drivers.sgd_steps, case["params"], case["grads"], case["hyper"], case["reuse"], what="SGD",
+    res = run(student, drivers.optimizer_steps, "SGD", case["params"], case["grads"], case["hyper"], case["reuse"], what="SGD",
               case=case["desc"], broadcast_hint=hint)
     want = ref.sgd_trajectory(case["params"], case["grads"], **case["hyper"])
     got = res["trajectory"]

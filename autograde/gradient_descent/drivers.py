@@ -189,32 +189,35 @@ def minibatch_calls(ns: dict, n: int, batch_size: int, seed: int, calls: int):
     return out  # made plain by execution.execute (a generator becomes Opaque('generator'))
 
 
-def sgd_steps(ns: dict, params: list, grads: list, hyper: dict, reuse_grads: bool = False):
-    """``opt = SGD(plist, **hyper)`` on a list of copies of ``params``, then ``opt.step(gs)`` for
-    each gs in ``grads`` ([step][parameter] arrays).
+def optimizer_steps(ns: dict, name: str, params: list, grads: list, hyper: dict, reuse_grads: bool = False,
+                    lrs: list | None = None):
+    """An optimizer class of the student's (SGD here; RMSprop, Adam, AdamW in `optimizers`):
+    ``opt = <name>(plist, **hyper)`` on a list of copies of ``params``, then for each step k
+    ``opt.lr = lrs[k]`` (when ``lrs`` is given: what a scheduler does) and ``opt.step(grads[k])``.
 
     With ``reuse_grads`` the same gradient arrays are refilled before every step, as PyTorch
     refills ``p.grad``; otherwise each step gets fresh copies.
 
     Returns {"trajectory": [step][i] the values of the arrays the caller holds (the ones in plist
     before the first step), "replaced": [step][i] whether plist[i] is no longer that array,
-    "grads_changed": [step] whether this step changed the gradients it got, "earlier_changed":
+    "grads_changed": [step] whether the step changed the gradients it got, "earlier_changed":
     [step] whether it changed gradients given at an earlier step}."""
-    cls = graded(ns, "SGD")
+    cls = graded(ns, name)
     held = [np.array(p, dtype=np.float64, copy=True) for p in params]
     plist = list(held)
     opt = cls(plist, **hyper)
-    if reuse_grads:
-        buffers = [np.zeros_like(np.asarray(g, dtype=np.float64)) for g in grads[0]]
+    buffers = [np.zeros_like(np.asarray(g, dtype=np.float64)) for g in grads[0]] if reuse_grads else None
     given_so_far = []  # (array given, its value) of earlier steps
     res = {"trajectory": [], "replaced": [], "grads_changed": [], "earlier_changed": []}
-    for gs in grads:
+    for k, gs in enumerate(grads):
         if reuse_grads:
             for buf, g in zip(buffers, gs):
                 buf[...] = g
             given = buffers
         else:
             given = [np.array(g, dtype=np.float64, copy=True) for g in gs]
+        if lrs is not None:
+            opt.lr = lrs[k]
         opt.step(given)
         res["trajectory"].append([a.copy() for a in held])
         res["replaced"].append([plist[i] is not held[i] if i < len(plist) else True for i in range(len(held))])
@@ -271,5 +274,4 @@ def train_run(ns: dict, model: str, params: list, X, y, hyper: dict, batch_size:
 
 # The student's function or class each driver exercises (named in messages: execution.subject).
 minibatch_calls.subject = "minibatch_indices"
-sgd_steps.subject = "SGD"
 train_run.subject = "train"

@@ -1,7 +1,7 @@
 """Checks for `optimizers`: RMSprop, Adam and AdamW against torch.optim, step by step, and StepLR
 and CosineAnnealingLR against torch.optim.lr_scheduler.
 
-The optimizers run on the student's side in :func:`drivers.optimizer_steps`, which keeps the
+The optimizers run on the student's side in gradient_descent's :func:`optimizer_steps`, which keeps the
 arrays it put in ``params`` and reports their values after every step, whether the list's elements
 were replaced and whether the gradients it passed were changed. The inputs are the named cases of
 :mod:`.cases`; the diagnoses are what the known mistakes of :mod:`.mistakes` compute on the same
@@ -13,6 +13,7 @@ import numpy as np
 
 from ..core import FLOAT64, CheckFailure, Opaque, Registry, Tol, expect_close
 from ..execution import construct
+from ..gradient_descent.drivers import optimizer_steps
 from . import cases as C
 from . import drivers
 from . import mistakes as M
@@ -51,7 +52,7 @@ def check_optimizer_case(student, case):
     """Run the student's optimizer on one case of :mod:`.cases` and compare its trajectory with
     torch.optim's, step by step."""
     desc, name, params, grads, hyper, reuse, lrs = case
-    res = run(student, drivers.optimizer_steps, name, params, grads, hyper, reuse, lrs, what=name, case=desc)
+    res = run(student, optimizer_steps, name, params, grads, hyper, reuse, lrs, what=name, case=desc)
     want = ref.optimizer_trajectory(name, params, grads, hyper, lrs)
     got = res["trajectory"]
     for t in range(len(got)):
