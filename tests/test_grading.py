@@ -227,9 +227,24 @@ def student_processes() -> list[str]:
             ppid = int(next(ln for ln in status.splitlines() if ln.startswith("PPid:")).split()[1])
         except (OSError, StopIteration, ValueError):
             continue
-        if uid >= UID_BASE and ppid <= 1:
+        if uid >= UID_BASE and ppid <= 1 and not _exiting(pid):
             left.append(pid)
     return left
+
+
+PF_EXITING = 0x4  # the kernel's "getting shut down" flag (include/linux/sched.h)
+
+
+def _exiting(pid: str) -> bool:
+    """Killed and being torn down, running no code of its own: e.g. a namespace's init that waits
+    in the kernel for the rest of its namespace to be reaped (seen: bwrap's, its memory already
+    released, lingering past 20 s on a loaded CI run)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    flags = int(stat[stat.rindex(")") + 2:].split()[6])
+    return bool(flags & PF_EXITING)
 
 
 def _describe(pid: str) -> str:
@@ -239,7 +254,8 @@ def _describe(pid: str) -> str:
     except OSError as exc:
         return f"{pid}: gone ({exc.strerror})"
     keep = ("Name:", "State:", "PPid:", "Uid:", "NSpid:", "Threads:")
-    return f"{pid}: {cmd!r} " + "; ".join(ln for ln in status.splitlines() if ln.startswith(keep))
+    return (f"{pid}: {cmd!r} exiting={_exiting(pid)} "
+            + "; ".join(ln for ln in status.splitlines() if ln.startswith(keep)))
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="student processes get their own uid only under root")
