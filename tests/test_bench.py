@@ -59,4 +59,37 @@ def test_bench_norm_quick(tmp_path):
     b = json.loads((tmp_path / "normalization_quick.json").read_text())
     assert {(f["kind"], f["dtype"]) for f in b["figures"]} == {(k, d) for k in ("layer norm", "group norm")
                                                               for d in ("float32", "float64")}
-    assert all(f["torch_s"] > 0 and f["numpy_s"] > 0 for f in b["figures"])
+    assert all(f["torch_s"] > 0 and f["numpy_s"] > 0 and f["blocked_s"] > 0 and f["torch_basic_s"] > 0 for f in b["figures"])
+    assert all(set(f["relative_error"]) == {"basic", "numpy", "blocked"} for f in b["figures"])
+
+
+@pytest.mark.parametrize("kind, shape, groups", [("layer", (300, 1024), None), ("group", (3, 12, 37, 41), 3),
+                                                 ("group", (2, 6, 1, 1), 6)])
+def test_norm_blocked_agrees_with_torch(kind, shape, groups):
+    """bench/norm_blocked.py, the speed reference for the normalization solution, computes the same as
+    PyTorch, also where rows do not fill whole blocks (300 rows of 32; 9 group rows of 5) and with
+    one value per group; float64, so agreement to 1e-12 is rounding."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from bench import norm_blocked as nb
+
+    rng = np.random.default_rng(0)
+    x, dout = rng.normal(3, 2, size=shape), rng.normal(size=shape)
+    gamma, beta = rng.normal(size=shape[1]), rng.normal(size=shape[1])
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, gamma, beta))
+    if kind == "layer":
+        out, cache = nb.layernorm_forward(x, gamma, beta, {"eps": 1e-3})
+        grads = nb.layernorm_backward(dout, cache)
+        want = F.layer_norm(xt, shape[1:], wt, bt, 1e-3)
+    else:
+        out, cache = nb.spatial_groupnorm_forward(x, gamma, beta, groups, {"eps": 1e-3})
+        grads = nb.spatial_groupnorm_backward(dout, cache)
+        want = F.group_norm(xt, groups, wt, bt, 1e-3)
+    ref = [want.detach().numpy(), *(g.numpy() for g in torch.autograd.grad(want, (xt, wt, bt), torch.tensor(dout)))]
+    for got, r in zip((out, *grads), ref):
+        np.testing.assert_allclose(got, r, rtol=1e-12, atol=1e-12)
+    if kind == "group":
+        with pytest.raises(ValueError):
+            nb.spatial_groupnorm_forward(x, gamma, beta, 5, {})
