@@ -25,6 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from autograde.grading.results import all_results
+from autograde.paths import assignments
+
 from .machine import markdown_table, save
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +148,7 @@ def with_code(notebooks: dict[str, dict], code: str) -> dict[str, dict]:
 def make_submissions(folder: Path, n: int) -> list[dict]:
     """``n`` submissions in nbgrader's submitted layout: each student submits every assignment
     in turn (the last one may have submitted only some)."""
-    from autograde.paths import assignments, exercise_notebooks, solution_notebooks
+    from autograde.paths import exercise_notebooks, solution_notebooks
 
     def load(paths):
         return {p.name: json.loads(p.read_text()) for p in paths}
@@ -224,15 +227,14 @@ def breakdown(out: Path) -> dict[str, float]:
     keys = ["zygote_start_s", "process_start_s", "parse_s", "cells_s"]
     tot = dict.fromkeys([*keys, "student_calls_s", "reference_and_compare_s", "gradebook_s", "job_total_s"], 0.0)
     tot["gradebook_s"] = json.loads((out / "run.json").read_text())["seconds"].get("gradebook", 0.0)
-    for f in (out / "results").glob("*/*.json"):
-        r = json.loads(f.read_text())
-        tot["job_total_s"] += r["timing"]["total_s"]
-        for nb in r["notebooks"]:
+    for r in all_results(out, set(assignments())):
+        tot["job_total_s"] += r.timing["total_s"]
+        for nb in r.notebooks:
             for k in keys:
-                tot[k] += nb["timing"].get(k, 0.0)
-            for t in nb["tests"]:
-                tot["student_calls_s"] += t["timing"].get("student_s", 0.0)
-                tot["reference_and_compare_s"] += t["timing"].get("grader_s", 0.0)
+                tot[k] += nb.timing.get(k, 0.0)
+            for t in nb.tests:
+                tot["student_calls_s"] += t.timing.get("student_s", 0.0)
+                tot["reference_and_compare_s"] += t.timing.get("grader_s", 0.0)
     return tot
 
 

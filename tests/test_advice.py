@@ -64,9 +64,12 @@ def test_advice_waits_for_passing_tests():
 def test_feedback_shows_advice():
     from autograde.grading.feedback import feedback_html
 
-    nb = {"notebook": "batch_norm.ipynb", "seed": 1, "flags": [], "tests": [], "answers": [], "reference_device": "cpu",
-          "advice": [{"id": "vectorized", "message": "took 69.3 ms, 30x PyTorch's"}]}
-    r = {"assignment": "batch_norm", "student_id": "s1", "score": 0, "max_score": 0, "notebooks": [nb]}
+    from autograde.grading.records import NotebookResult, Result
+
+    nb = NotebookResult("batch_norm.ipynb", "batch_norm.ipynb", 1, reference_device="cpu",
+                        advice=({"id": "vectorized", "message": "took 69.3 ms, 30x PyTorch's"},))
+    r = Result(format=1, student_id="s1", assignment="batch_norm", key="", seed_base=0, hidden=True, score=0,
+               max_score=0, manual_max_score=0, flags=(), notebooks=(nb,))
     html = feedback_html(r, nb)
     assert "<h2>Advice</h2>" in html and "30x PyTorch&#x27;s" in html
     assert "PyTorch on <code>cpu</code>" in html  # which device ran the references

@@ -364,10 +364,14 @@ def test_parse_validate_reads_only_the_verdict_block():
 
 
 def test_to_results_names_the_notebook_when_there_are_several():
-    result = {"assignment": "batch_norm", "score": 1.0, "max_score": 2.0, "flags": [], "student_id": "s",
-              "notebooks": [{"notebook": n, "status": "graded", "seed": 1, "advice": [], "tests": [
-                  {"test_id": "t", "score": float(n == "a.ipynb"), "max_score": 1.0, "passed": n == "a.ipynb",
-                   "message": "" if n == "a.ipynb" else "wrong", "flags": [], "cases": 3}]} for n in ("a.ipynb", "b.ipynb")]}
+    from autograde.grading.records import Result
+
+    result = Result.from_json({
+        "format": 1, "key": "", "seed_base": 0, "hidden": True, "manual_max_score": 0,
+        "assignment": "batch_norm", "score": 1.0, "max_score": 2.0, "flags": [], "student_id": "s",
+        "notebooks": [{"notebook": n, "file": n, "status": "graded", "seed": 1, "advice": [], "tests": [
+            {"test_id": "t", "score": float(n == "a.ipynb"), "max_score": 1.0, "passed": n == "a.ipynb",
+             "message": "" if n == "a.ipynb" else "wrong", "flags": [], "cases": 3}]} for n in ("a.ipynb", "b.ipynb")]})
     res = gs.to_results(result, {"b.ipynb": {"t": {"passed": False, "message": "wrong", "flags": []}}}, elapsed=1.0)
     names = [t["name"] for t in res["tests"]]
     assert names == ["a.ipynb: t: visible cases", "a.ipynb: t: score (visible and hidden cases)",

@@ -341,7 +341,7 @@ def test_kill_and_resume(graded, tmp_path):
     uninterrupted run (this module's batch: same seed and limits)."""
     subs = write_submissions(tmp_path / "submitted", [c for c in CASES if c.name in RESUME_NAMES])
     whole = tmp_path / "uninterrupted"  # the CSVs an uninterrupted run writes for these submissions
-    R.write_csvs(whole, [json.loads((graded["out"] / "results" / n / "loss_functions.json").read_text()) for n in RESUME_NAMES])
+    R.write_csvs(whole, [R.read_record(graded["out"] / "results" / n / "loss_functions.json") for n in RESUME_NAMES])
 
     out = tmp_path / "resumed"
     cmd = [sys.executable, "-m", "autograde", "grade", "--submissions", str(subs), "--out", str(out), *LIMITS]

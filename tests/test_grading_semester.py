@@ -22,7 +22,8 @@ from adversarial import CASES
 from autograde.grading import collect, late, lms
 from autograde.grading.feedback import assignment_page
 from autograde.grading.report import common_mistakes, flags_text, mistake_of
-from autograde.grading.records import Plan, PlanNotebook
+from autograde.grading.grader import FORMAT
+from autograde.grading.records import Plan, PlanNotebook, Result
 from autograde.grading.scoring import after_of, as_scored, rescore, total
 from autograde.paths import UsageError
 from test_grading import BIN, ROOT
@@ -37,14 +38,26 @@ def with_points(plan: Plan, test_id: str, points: float) -> Plan:
                                          for nb in plan.notebooks))
 
 
-def _result(passed: dict[str, bool], assignment="loss_functions", nb_name="loss_functions.ipynb", points=None) -> dict:
+def _result(passed: dict[str, bool], assignment="loss_functions", nb_name="loss_functions.ipynb", points=None) -> Result:
     points = points or {t: 1.0 for t in passed}
     tests = [{"test_id": t, "passed": ok, "score": points[t] if ok else 0.0, "max_score": points[t], "flags": [],
               "message": "" if ok else f"{t} is wrong on case {i}: the mistake of {t} (by {i + 0.5})"}
              for i, (t, ok) in enumerate(passed.items())]
-    return {"student_id": "s1", "assignment": assignment, "score": sum(t["score"] for t in tests),
-            "max_score": sum(points.values()), "manual_max_score": 0, "flags": [],
-            "notebooks": [{"notebook": nb_name, "seed": 1, "flags": [], "tests": tests, "answers": []}]}
+    return Result.from_json({
+        "format": FORMAT, "student_id": "s1", "assignment": assignment, "key": "", "seed_base": 0, "hidden": True,
+        "score": sum(t["score"] for t in tests), "max_score": sum(points.values()), "manual_max_score": 0, "flags": [],
+        "notebooks": [{"notebook": nb_name, "file": nb_name, "seed": 1, "flags": [], "tests": tests, "answers": []}]})
+
+
+def _tests(r: Result) -> dict:
+    return {t.test_id: t for t in r.notebooks[0].tests}
+
+
+def _with_test(r: Result, test_id: str, **changes) -> Result:
+    """``r`` with one test of its (only) notebook changed."""
+    nb = r.notebooks[0]
+    tests = tuple(replace(t, **changes) if t.test_id == test_id else t for t in nb.tests)
+    return replace(r, notebooks=(replace(nb, tests=tests),))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -53,11 +66,11 @@ def _result(passed: dict[str, bool], assignment="loss_functions", nb_name="loss_
 def test_rescore_takes_the_plans_points():
     r = _result({"mse_loss": False, "mse_loss_grad": True, "cross_entropy_loss": True, "cross_entropy_loss_grad": True},
                 points={"mse_loss": 1.0, "mse_loss_grad": 1.0, "cross_entropy_loss": 2.0, "cross_entropy_loss_grad": 2.0})
-    assert rescore(r, PLAN) == dict(r, manual_max_score=1.0)  # same points: nothing changes but the plan's hand points
+    assert rescore(r, PLAN) == replace(r, manual_max_score=1.0)  # same points: nothing changes but the plan's hand points
     plan = with_points(PLAN, "mse_loss_grad", 4.0)
     new = rescore(r, plan)
-    assert new["score"] == 8.0 and new["max_score"] == 9.0 and new["notebooks"][0]["tests"][1]["max_score"] == 4.0
-    assert r["score"] == 5.0  # the record given is not changed
+    assert new.score == 8.0 and new.max_score == 9.0 and new.notebooks[0].tests[1].max_score == 4.0
+    assert r.score == 5.0  # the record given is not changed
     assert as_scored(plan, r) == PLAN  # the plan the result was scored with: its key's
 
 
@@ -69,14 +82,13 @@ def test_dependent_failure_policy():
     plan = Plan("batch_norm", (PlanNotebook("bn.ipynb", (("bn_module_train", 1.0), ("bn_module_eval", 1.0),
                                                          ("bn_module_grad", 1.0))),))
     charged = rescore(r, plan, "charge", after)
-    assert charged["score"] == 1.0 and "policy" not in charged
+    assert charged.score == 1.0 and "policy" not in charged.to_json()
     waived = rescore(r, plan, "waive", after)
-    tests = {t["test_id"]: t for t in waived["notebooks"][0]["tests"]}
-    assert waived["score"] == 2.0 and waived["policy"] == "waive"
-    assert tests["bn_module_eval"]["waived_by"] == "bn_module_train" and tests["bn_module_train"]["score"] == 0
-    flagged = json.loads(json.dumps(r))
-    flagged["notebooks"][0]["tests"][1]["flags"] = ["timeout"]
-    assert rescore(flagged, plan, "waive", after)["score"] == 1.0  # a failure of its own is never waived
+    tests = _tests(waived)
+    assert waived.score == 2.0 and waived.policy == "waive" and waived.to_json()["policy"] == "waive"
+    assert tests["bn_module_eval"].waived_by == "bn_module_train" and tests["bn_module_train"].score == 0
+    flagged = _with_test(r, "bn_module_eval", flags=("timeout",))
+    assert rescore(flagged, plan, "waive", after).score == 1.0  # a failure of its own is never waived
     assert rescore(waived, plan, "charge", after) == charged  # and back, from the record alone
     page = assignment_page(charged, plan, after=after)
     assert "builds on <code>bn_module_train</code>, which failed too" in page and "still costs its points" in page
@@ -112,17 +124,16 @@ def test_one_mistake_charged_once_under_waive():
     r = _result(passed, assignment="batch_norm", nb_name=nb.name)
     plan = Plan("batch_norm", (replace(nb, tests=tuple((t, p) for t, p in nb.tests if t in passed)),))
     charged, waived = rescore(r, plan, "charge"), rescore(r, plan, "waive")
-    lost = {t["test_id"] for t in waived["notebooks"][0]["tests"] if t["score"] < t["max_score"]}
+    lost = {t.test_id for t in waived.notebooks[0].tests if t.score < t.max_score}
     assert lost == failed & {"batchnorm_forward_train", "spatial_batchnorm_forward"}, lost  # the forwards only
-    assert charged["score"] < waived["score"]
-    assert {t["test_id"]: t.get("waived_by") for t in waived["notebooks"][0]["tests"]}["batchnorm_backward"] == \
-        "batchnorm_forward_train"
+    assert charged.score < waived.score
+    assert _tests(waived)["batchnorm_backward"].waived_by == "batchnorm_forward_train"
 
 
 def test_total_combines_hand_grades_extra_credit_and_penalty():
     r = _result({"mse_loss": True, "mse_loss_grad": False, "cross_entropy_loss": True, "cross_entropy_loss_grad": True},
                 points={"mse_loss": 1.0, "mse_loss_grad": 1.0, "cross_entropy_loss": 2.0, "cross_entropy_loss_grad": 2.0})
-    r["manual_max_score"] = 1.0
+    r = replace(r, manual_max_score=1.0)
     g = total(r, PLAN)
     assert (g["auto"], g["hand"], g["total"], g["possible"], g["pending"]) == (5.0, 0.0, 5.0, 7.0, ["q_overflow"])
     hand = {"loss_functions.ipynb": {"scores": {"q_overflow": [1.0, 1.0, 0.5], "test_mse_loss_grad": [0.5, 1.0, 0]},
@@ -215,12 +226,10 @@ def test_lms_layouts(tmp_path):
 # ---------------------------------------------------------------------------------------------
 def test_common_mistakes_group_diagnoses_across_the_class():
     a = _result({"mse_loss": False, "mse_loss_grad": True})
-    b = json.loads(json.dumps(a))
-    b["student_id"] = "s2"
-    b["notebooks"][0]["tests"][0]["message"] = "mse_loss is wrong on another case (N=3): the mistake of mse_loss (by 7)"
-    c = json.loads(json.dumps(a))
-    c["student_id"] = "s3"
-    c["notebooks"][0]["tests"][0]["message"] = "mse_loss does not match PyTorch on case 2: largest difference 0.3"
+    b = replace(_with_test(a, "mse_loss", message="mse_loss is wrong on another case (N=3): the mistake of mse_loss (by 7)"),
+                student_id="s2")
+    c = replace(_with_test(a, "mse_loss", message="mse_loss does not match PyTorch on case 2: largest difference 0.3"),
+                student_id="s3")
     rows = common_mistakes([a, b, c], [("loss_functions.ipynb", "mse_loss", 1), ("loss_functions.ipynb", "mse_loss_grad", 1)])
     assert rows == [("mse_loss", "mse_loss is wrong: the mistake of mse_loss (by #)", ["s1", "s2"]),
                     ("mse_loss", "mse_loss does not match PyTorch (no known mistake)", ["s3"])]

@@ -15,7 +15,9 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from .records import Plan, PlanNotebook
+from dataclasses import replace
+
+from .records import NotebookResult, Plan, PlanNotebook, Result, TestRecord
 from .results import num
 from .scoring import DEFAULT_POLICY, POLICY_TEXT, failed_prerequisites, total
 
@@ -56,51 +58,51 @@ def _page(title: str, body: str) -> str:
             f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
 
 
-def _verdict(t: dict, hand: dict, after: dict, passed: dict, policy: str) -> str:
-    ok = bool(t.get("passed"))
+def _verdict(t: TestRecord, hand: dict, after: dict, passed: dict, policy: str) -> str:
+    ok = t.passed
     verdict = "<span class=\"pass\">\u2714 passed</span>" if ok else "<span class=\"fail\">\u2718 failed</span>"
-    flags = "".join(f"<span class=\"flag\">{e(f)}</span>" for f in t.get("flags", []))
-    parts = [f"{verdict} {flags}", f"<pre>{e(t['message'])}</pre>" if t["message"] else ""]
-    first = failed_prerequisites(after, t["test_id"], passed) if not ok else []
+    flags = "".join(f"<span class=\"flag\">{e(f)}</span>" for f in t.flags)
+    parts = [f"{verdict} {flags}", f"<pre>{e(t.message)}</pre>" if t.message else ""]
+    first = failed_prerequisites(after, t.test_id, passed) if not ok else []
     if first:
         names = ", ".join(f"<code>{e(p)}</code>" for p in first)
-        cost = ("its points are kept: the course charges the mistake once, on the earlier test" if t.get("waived_by")
+        cost = ("its points are kept: the course charges the mistake once, on the earlier test" if t.waived_by
                 else "it still costs its points (course policy: each failed test counts)" if policy == "charge"
                 else "it costs its points: it fails for a reason of its own (a flag)")
         parts.append(f"<p class=\"muted\">This test builds on {names}, which failed too: fix that first. "
                      f"Here {cost}.</p>")
-    cell = f"test_{t['test_id']}"
+    cell = f"test_{t.test_id}"
     comment = hand.get("comments", {}).get(cell)
     if comment:
         parts.append(f"<p><b>Grader's comment:</b> {e(comment)}</p>")
     return "".join(parts)
 
 
-def _points(t: dict, hand: dict) -> str:
-    given = hand.get("scores", {}).get(f"test_{t['test_id']}", [None])[0]
+def _points(t: TestRecord, hand: dict) -> str:
+    given = hand.get("scores", {}).get(f"test_{t.test_id}", [None])[0]
     if given is None:
-        return f"{num(t['score'])} / {num(t['max_score'])}"
-    return f"{num(given)} / {num(t['max_score'])} <span class=\"muted\">(by hand; autograder: {num(t['score'])})</span>"
+        return f"{num(t.score)} / {num(t.max_score)}"
+    return f"{num(given)} / {num(t.max_score)} <span class=\"muted\">(by hand; autograder: {num(t.score)})</span>"
 
 
-def _notebook(r: dict, nb: dict, hand: dict, plan_nb: PlanNotebook | None, after: dict, policy: str) -> list[str]:
+def _notebook(r: Result, nb: NotebookResult, hand: dict, plan_nb: PlanNotebook | None, after: dict, policy: str) -> list[str]:
     """The notebook's part of the page: its own heading (h2, sections h3) when the assignment has
     several notebooks, else sections at h2."""
-    h = "h2" if len(r["notebooks"]) == 1 else "h3"
+    h = "h2" if len(r.notebooks) == 1 else "h3"
     sub = "h3" if h == "h2" else "h4"
-    parts = [f"<h2>{e(nb['notebook'])}</h2>" if h == "h3" else "",
-             f"<p class=\"muted\">Seed <code>{e(nb['seed'])}</code> (the inputs of every test derive from it)."
-             + (f" References: PyTorch on <code>{e(nb['reference_device'])}</code>, float64." if nb.get("reference_device") else "")
+    parts = [f"<h2>{e(nb.notebook)}</h2>" if h == "h3" else "",
+             f"<p class=\"muted\">Seed <code>{e(nb.seed)}</code> (the inputs of every test derive from it)."
+             + (f" References: PyTorch on <code>{e(nb.reference_device)}</code>, float64." if nb.reference_device else "")
              + "</p>"]
-    if nb["flags"]:
-        items = "".join(f"<li><span class=\"flag\">{e(f)}</span>{e(FLAG_TEXT.get(f, ''))}</li>" for f in nb["flags"])
+    if nb.flags:
+        items = "".join(f"<li><span class=\"flag\">{e(f)}</span>{e(FLAG_TEXT.get(f, ''))}</li>" for f in nb.flags)
         parts.append(f"<{h}>Flags</{h}><ul>{items}</ul>")
-        details = [m for _, m in nb.get("events", [])] + list(nb.get("tamper", []))
+        details = [m for _, m in nb.events] + list(nb.tamper)
         if details:
             parts.append("<p class=\"muted\">What the grader saw:</p><ul>" + "".join(f"<li>{e(d)}</li>" for d in details) + "</ul>")
-    passed = {t["test_id"]: bool(t.get("passed")) for t in nb["tests"]}
-    rows = "".join(f"<tr><td><code>{e(t['test_id'])}</code></td><td>{_points(t, hand)}</td>"
-                   f"<td>{_verdict(t, hand, after, passed, policy)}</td></tr>" for t in nb["tests"])
+    passed = {t.test_id: t.passed for t in nb.tests}
+    rows = "".join(f"<tr><td><code>{e(t.test_id)}</code></td><td>{_points(t, hand)}</td>"
+                   f"<td>{_verdict(t, hand, after, passed, policy)}</td></tr>" for t in nb.tests)
     if rows:
         parts.append(f"<{h}>Tests</{h}><table><tr><th>test</th><th>points</th><th>result</th></tr>" + rows + "</table>")
     manual = plan_nb.manual if plan_nb else ()
@@ -114,15 +116,15 @@ def _notebook(r: dict, nb: dict, hand: dict, plan_nb: PlanNotebook | None, after
                         + f"</td><td>{e(comment)}</td></tr>")
         parts.append(f"<{h}>Graded by hand</{h}><table><tr><th>answer</th><th>points</th><th>comment</th></tr>"
                      + "".join(rows) + "</table>")
-    if nb.get("advice"):
+    if nb.advice:
         parts.append(f"<{h}>Advice</{h}><p class=\"muted\">No points depend on this.</p><ul>"
-                     + "".join(f"<li>{e(a['message'])}</li>" for a in nb["advice"]) + "</ul>")
-    if nb.get("cell_errors"):
+                     + "".join(f"<li>{e(a['message'])}</li>" for a in nb.advice) + "</ul>")
+    if nb.cell_errors:
         parts.append(f"<{h}>Cells that raised an error</{h}><p class=\"muted\">They were skipped, as a kernel would; "
-                     "what they define is missing.</p><ul>" + "".join(f"<li><code>{e(c)}</code></li>" for c in nb["cell_errors"]) + "</ul>")
-    if nb.get("answers"):
+                     "what they define is missing.</p><ul>" + "".join(f"<li><code>{e(c)}</code></li>" for c in nb.cell_errors) + "</ul>")
+    if nb.answers:
         parts.append(f"<{h}>Your answers</{h}>")
-        for a in nb["answers"]:
+        for a in nb.answers:
             label = f"cell {a['cell']}" + (f" ({a['grade_id']})" if a.get("grade_id") else "")
             parts.append(f"<{sub} class=\"muted\">{e(label)}</{sub}><pre>{e(a['source'])}</pre>")
     return parts
@@ -147,23 +149,23 @@ def _summary(g: dict, late_note: str, policy: str, after: dict) -> str:
     return "".join(parts)
 
 
-def assignment_page(r: dict, plan: Plan | None = None, *, hand: dict | None = None, late_note: str = "",
+def assignment_page(r: Result, plan: Plan | None = None, *, hand: dict | None = None, late_note: str = "",
                     late_fraction: float = 0.0, policy: str = DEFAULT_POLICY, after: dict | None = None) -> str:
     """The student's one page for this assignment (see the module's docstring)."""
     hand, after = hand or {}, after or {}
-    plan = plan or Plan(r["assignment"], tuple(PlanNotebook(nb["notebook"], ()) for nb in r["notebooks"]))
+    plan = plan or Plan(r.assignment, tuple(PlanNotebook(nb.notebook, ()) for nb in r.notebooks))
     g = total(r, plan, hand, late_fraction)
-    parts = [f"<h1>{e(r['assignment'])}</h1>", f"<p>Feedback for <b>{e(r['student_id'])}</b>.</p>",
+    parts = [f"<h1>{e(r.assignment)}</h1>", f"<p>Feedback for <b>{e(r.student_id)}</b>.</p>",
              _summary(g, late_note, policy, after)]
     plan_nbs = {nb.name: nb for nb in plan.notebooks}
-    for nb in r["notebooks"]:
-        parts += _notebook(r, nb, hand.get(nb["notebook"], {}), plan_nbs.get(nb["notebook"]), after, policy)
-    return _page(f"{r['assignment']} feedback for {r['student_id']}", "\n".join(parts))
+    for nb in r.notebooks:
+        parts += _notebook(r, nb, hand.get(nb.notebook, {}), plan_nbs.get(nb.notebook), after, policy)
+    return _page(f"{r.assignment} feedback for {r.student_id}", "\n".join(parts))
 
 
-def feedback_html(r: dict, nb: dict) -> str:
+def feedback_html(r: Result, nb: NotebookResult) -> str:
     """One notebook's part of the page alone (no hand grades, no deadlines)."""
-    return assignment_page(dict(r, notebooks=[nb]))
+    return assignment_page(replace(r, notebooks=(nb,)))
 
 
 def page_path(student: str, assignment: str) -> str:
@@ -171,7 +173,7 @@ def page_path(student: str, assignment: str) -> str:
     return f"feedback/{student}/{assignment}/{assignment}.html"
 
 
-def write_page(out: Path, r: dict, text: str) -> None:
-    path = out / page_path(r["student_id"], r["assignment"])
+def write_page(out: Path, r: Result, text: str) -> None:
+    path = out / page_path(r.student_id, r.assignment)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..paths import put_venv_on_path
 from .submissions import UnsafeFile, read_regular
+from .records import Result, TestRecord
 
 
 def _db_url(target: str) -> str:
@@ -60,7 +61,7 @@ def prepare(target: str) -> None:
     import nbgrader.utils  # noqa: F401
 
 
-def sync(target: str, plans: dict, results: list[dict], students: list[str], times: dict | None = None,
+def sync(target: str, plans: dict, results: list[Result], students: list[str], times: dict | None = None,
          due: dict | None = None) -> tuple[float, dict]:
     """Write plans and results into the gradebook; returns (seconds spent on the submissions, what
     was graded by hand: ``{(student, assignment): {notebook: {"scores": {cell: [score, max, extra]},
@@ -101,19 +102,19 @@ def sync(target: str, plans: dict, results: list[dict], students: list[str], tim
         for s in students:
             gb.update_or_create_student(s)
         t0 = time.perf_counter()
-        for r in sorted(results, key=lambda r: (r["student_id"], r["assignment"])):
-            s, a = r["student_id"], r["assignment"]
+        for r in sorted(results, key=lambda r: (r.student_id, r.assignment)):
+            s, a = r.student_id, r.assignment
             gb.update_or_create_submission(a, s, timestamp=_naive(times.get((s, a))))
             plan = plans[a]
-            for nb in r["notebooks"]:
-                nb_id = Path(nb["notebook"]).stem
+            for nb in r.notebooks:
+                nb_id = Path(nb.notebook).stem
                 sub_nb = gb.find_submission_notebook(nb_id, a, s)
-                sub_nb.flagged = bool(nb["flags"])
-                for t in nb["tests"]:
-                    grade = gb.find_grade(f"test_{t['test_id']}", nb_id, a, s)
-                    grade.auto_score = float(t["score"])
+                sub_nb.flagged = bool(nb.flags)
+                for t in nb.tests:
+                    grade = gb.find_grade(f"test_{t.test_id}", nb_id, a, s)
+                    grade.auto_score = float(t.score)
                     grade.needs_manual_grade = grade.manual_score is not None
-                pnb = plans[a].notebook(nb["notebook"])
+                pnb = plans[a].notebook(nb.notebook)
                 manual = pnb.manual if pnb else ()
                 for gid, _ in manual:
                     grade = gb.find_grade(gid, nb_id, a, s)
@@ -123,7 +124,7 @@ def sync(target: str, plans: dict, results: list[dict], students: list[str], tim
                           if g.manual_score is not None or g.extra_credit}
                 comments = {c.name: c.manual_comment for c in sub_nb.comments if c.manual_comment}
                 if scores or comments:
-                    hand.setdefault((s, a), {})[nb["notebook"]] = {"scores": scores, "comments": comments}
+                    hand.setdefault((s, a), {})[nb.notebook] = {"scores": scores, "comments": comments}
             gb.db.commit()
     return time.perf_counter() - t0, hand
 
@@ -133,23 +134,23 @@ def _naive(t):
     return t.replace(tzinfo=None) if t is not None else None
 
 
-def write_autograded(out: Path, submissions: Path, plans: dict, results: list[dict]) -> None:
+def write_autograded(out: Path, submissions: Path, plans: dict, results: list[Result]) -> None:
     """Each submitted notebook as Formgrader shows it (see the module's docstring); a notebook that
     cannot be read is copied as it is, a link or special file is not read at all."""
     import nbformat
 
     for r in results:
-        s, a = r["student_id"], r["assignment"]
+        s, a = r.student_id, r.assignment
         points = {c["grade_id"]: c["points"] for nb in plans[a].notebooks for c in nb.cells or () if c["grade_id"]}
-        for nb in r["notebooks"]:
-            if not nb.get("file"):
+        for nb in r.notebooks:
+            if not nb.file:
                 continue
             try:
-                data = read_regular(submissions / s / a / nb["file"], 32 * 2**20)
+                data = read_regular(submissions / s / a / nb.file, 32 * 2**20)
             except UnsafeFile:
                 continue
-            verdicts = {f"test_{t['test_id']}": t for t in nb["tests"]}
-            dst = out / "autograded" / s / a / nb["notebook"]
+            verdicts = {f"test_{t.test_id}": t for t in nb.tests}
+            dst = out / "autograded" / s / a / nb.notebook
             dst.parent.mkdir(parents=True, exist_ok=True)
             try:
                 doc = nbformat.reads(data.decode("utf-8"), as_version=4)
@@ -165,9 +166,9 @@ def write_autograded(out: Path, submissions: Path, plans: dict, results: list[di
                 dst.write_bytes(data)
 
 
-def _verdict_text(t: dict) -> str:
-    head = f"\u2714 {t['test_id']}: passed" if t.get("passed") else f"\u2718 {t['test_id']}: failed"
-    flags = f" [{', '.join(t['flags'])}]" if t.get("flags") else ""
-    waived = f" (waived: {t['waived_by']} failed first)" if t.get("waived_by") else ""
-    return f"{head}{flags}{waived} \u2014 autograder: {t['score']:g} / {t['max_score']:g}\n" + (
-        f"{t['message']}\n" if t.get("message") else "")
+def _verdict_text(t: TestRecord) -> str:
+    head = f"\u2714 {t.test_id}: passed" if t.passed else f"\u2718 {t.test_id}: failed"
+    flags = f" [{', '.join(t.flags)}]" if t.flags else ""
+    waived = f" (waived: {t.waived_by} failed first)" if t.waived_by else ""
+    return f"{head}{flags}{waived} \u2014 autograder: {t.score:g} / {t.max_score:g}\n" + (
+        f"{t.message}\n" if t.message else "")

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..paths import ROOT
 from . import collect, late
 from . import results as R
+from .records import Result
 
 DEFAULT_DEADLINES = ROOT / "deadlines.toml"  # git-ignored: extensions name students
 
@@ -32,7 +33,7 @@ class Publishing:
     lms: str = "canvas"
 
 
-def publish(out: Path, results: list[dict], plans: dict, students: list[str], how: Publishing, log=print) -> dict:
+def publish(out: Path, results: list[Result], plans: dict, students: list[str], how: Publishing, log=print) -> dict:
     """Write every output of OUT from ``results`` (all of OUT's, one per student and assignment);
     returns seconds spent per step (for ``run.json``)."""
     from . import feedback, gradebook as G, lms, report
@@ -42,12 +43,12 @@ def publish(out: Path, results: list[dict], plans: dict, students: list[str], ho
     deadlines = late.load(how.deadlines)
     downloaded = how.downloaded or (how.submissions.parent / "downloaded" if how.submissions else None)
     collected = collect.downloaded(downloaded, how.lms) if downloaded else {}
-    times = {(r["student_id"], r["assignment"]): late.submission_time(how.submissions / r["student_id"] / r["assignment"])
+    times = {(r.student_id, r.assignment): late.submission_time(how.submissions / r.student_id / r.assignment)
              if how.submissions else None for r in results}
 
     t0 = time.perf_counter()
     seconds["gradebook"], hand = G.sync(how.gradebook, plans, results,
-                                        sorted(set(students) | {r["student_id"] for r in results}),
+                                        sorted(set(students) | {r.student_id for r in results}),
                                         times=times, due=deadlines.due)
     if how.submissions is not None:
         G.write_autograded(out, how.submissions, plans, results)
@@ -57,14 +58,14 @@ def publish(out: Path, results: list[dict], plans: dict, students: list[str], ho
     R.write_csvs(out, results)
     afters = {a: after_of(a) for a in plans}
     totals = {}
-    for r in sorted(results, key=lambda r: (r["student_id"], r["assignment"])):
-        s, a = r["student_id"], r["assignment"]
+    for r in sorted(results, key=lambda r: (r.student_id, r.assignment)):
+        s, a = r.student_id, r.assignment
         c = collected.get((s, a))
         lt = late.lateness(deadlines, a, s, times[(s, a)], marked_late=bool(c and c.late))
         h = hand.get((s, a), {})
         totals[(s, a)] = total(r, plans[a], h, lt.fraction)
         feedback.write_page(out, r, feedback.assignment_page(
-            r, plans[a], hand=h, late_note=lt.note, late_fraction=lt.fraction, policy=r.get("policy", DEFAULT_POLICY),
+            r, plans[a], hand=h, late_note=lt.note, late_fraction=lt.fraction, policy=r.policy or DEFAULT_POLICY,
             after=afters[a]))
     report.write_report(out, results, plans, totals)
     written = lms.write(out, how.lms, totals, collected, log=log)
@@ -92,7 +93,7 @@ def publish_command(out: str | Path, *, submissions: str | Path | None = None, g
     subs = Path(submissions) if submissions else (Path(run["submissions"]) if run.get("submissions") else None)
     if subs is not None and not subs.is_dir():
         raise UsageError(f"submissions folder not found: {subs} (pass --submissions)")
-    plans = {a: make_plan(a) for a in sorted({r["assignment"] for r in every})}
+    plans = {a: make_plan(a) for a in sorted({r.assignment for r in every})}
     lms = lms or run.get("lms") or "canvas"
     publish(out, every, plans, [], Publishing(
         gradebook=gradebook or f"sqlite:///{(out / 'gradebook.db').resolve()}", submissions=subs,

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .feedback import _page, e, page_path
+from .records import Result
 from .results import num
 
 WRONG = re.compile(r"^(?P<what>.+?) is wrong(?: on .+?)?: (?P<mistake>.+)$")
@@ -33,15 +34,15 @@ def mistake_of(message: str) -> str:
     return NUMBER.sub("#", first)
 
 
-def common_mistakes(results: list[dict], tests: list[tuple[str, str, float]]) -> list[tuple[str, str, list[str]]]:
+def common_mistakes(results: list[Result], tests: list[tuple[str, str, float]]) -> list[tuple[str, str, list[str]]]:
     """[(test, mistake, students)] for the failed tests of ``results``: per test in the plan's
     order, the most frequent diagnosis first."""
     groups: dict[tuple[str, str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for r in results:
-        for nb in r["notebooks"]:
-            for t in nb["tests"]:
-                if not t.get("passed"):
-                    groups[(nb["notebook"], t["test_id"])][mistake_of(t["message"])].append(r["student_id"])
+        for nb in r.notebooks:
+            for t in nb.tests:
+                if not t.passed:
+                    groups[(nb.notebook, t.test_id)][mistake_of(t.message)].append(r.student_id)
     rows = []
     for n, tid, _ in tests:
         for mistake, students in sorted(groups.get((n, tid), {}).items(), key=lambda kv: (-len(kv[1]), kv[0])):
@@ -97,20 +98,20 @@ def _per_test(a: str, tests: list, earned: Counter, lost: Counter) -> str:
     return _png(fig, f"{a}: per test, how many submissions earned its points and how many got none")
 
 
-def _assignment(a: str, rs: list[dict], plan, totals: dict) -> list[str]:
-    max_score = rs[0]["max_score"] if rs else 0
-    scores = [r["score"] for r in rs]
+def _assignment(a: str, rs: list[Result], plan, totals: dict) -> list[str]:
+    max_score = rs[0].max_score if rs else 0
+    scores = [r.score for r in rs]
     parts = [f"<h2>{e(a)}</h2><p>{len(rs)} submission(s); mean {sum(scores) / max(len(scores), 1):.2f} / "
-             f"{num(max_score)}; flags: {e(flags_text(Counter(f for r in rs for f in r['flags'])))}</p>",
+             f"{num(max_score)}; flags: {e(flags_text(Counter(f for r in rs for f in r.flags)))}</p>",
              _histogram(a, scores, max_score)]
     tests = [(nb.name, tid, pts) for nb in plan.notebooks for tid, pts in nb.tests]
     earned, lost, flagged = Counter(), Counter(), defaultdict(Counter)
     for r in rs:
-        for nb in r["notebooks"]:
-            for t in nb["tests"]:
-                key = (nb["notebook"], t["test_id"])
-                (earned if t["score"] >= t["max_score"] else lost)[key] += 1
-                for f in t["flags"]:
+        for nb in r.notebooks:
+            for t in nb.tests:
+                key = (nb.notebook, t.test_id)
+                (earned if t.score >= t.max_score else lost)[key] += 1
+                for f in t.flags:
                     flagged[key][f] += 1
     if tests:
         parts.append(_per_test(a, tests, earned, lost))
@@ -128,11 +129,11 @@ def _assignment(a: str, rs: list[dict], plan, totals: dict) -> list[str]:
         parts.append(f"<h3>Common mistakes</h3><p class=\"muted\">The diagnoses of failed tests, grouped across the "
                      f"class (numbers and input cases left out), most frequent first per test.</p>"
                      f"<table><tr><th>test</th><th>diagnosis</th><th>submissions</th><th>students</th></tr>{rows}</table>")
-    by_total = sorted(rs, key=lambda r: (totals.get((r["student_id"], a), {}).get("total", r["score"]), r["student_id"]))
+    by_total = sorted(rs, key=lambda r: (totals.get((r.student_id, a), {}).get("total", r.score), r.student_id))
     rows = "".join(
-        f"<tr><td>{e(r['student_id'])}</td><td>{num(r['score'])} / {num(r['max_score'])}</td>"
-        f"<td>{_total(totals.get((r['student_id'], a)))}</td><td>{e(', '.join(r['flags']))}</td>"
-        f"<td><a href=\"{quote(page_path(r['student_id'], a))}\">feedback</a></td></tr>" for r in by_total)
+        f"<tr><td>{e(r.student_id)}</td><td>{num(r.score)} / {num(r.max_score)}</td>"
+        f"<td>{_total(totals.get((r.student_id, a)))}</td><td>{e(', '.join(r.flags))}</td>"
+        f"<td><a href=\"{quote(page_path(r.student_id, a))}\">feedback</a></td></tr>" for r in by_total)
     parts.append("<h3>Students</h3><p class=\"muted\">Lowest total first.</p><table><tr><th>student</th>"
                  f"<th>autograded</th><th>total (hand grades, late penalty)</th><th>flags</th><th>feedback</th></tr>"
                  f"{rows}</table>")
@@ -147,16 +148,16 @@ def _total(g: dict | None) -> str:
     return f"{num(g['total'])} / {num(g['possible'])}" + (f" ({', '.join(note)})" if note else "")
 
 
-def write_report(out: Path, results: list[dict], plans: dict, totals: dict | None = None) -> None:
+def write_report(out: Path, results: list[Result], plans: dict, totals: dict | None = None) -> None:
     """``totals``: (student, assignment) -> :func:`.scoring.total`'s record."""
     import matplotlib
 
     matplotlib.use("Agg")
     by_a = defaultdict(list)
     for r in results:
-        by_a[r["assignment"]].append(r)
+        by_a[r.assignment].append(r)
     parts = ["<h1>Grading report</h1>",
-             f"<p>{len(results)} submission(s); {sum(1 for r in results if r['flags'])} flagged.</p>"]
+             f"<p>{len(results)} submission(s); {sum(1 for r in results if r.flags)} flagged.</p>"]
     for a in sorted(by_a):
         parts += _assignment(a, by_a[a], plans[a], totals or {})
     (out / "report.html").write_text(_page("Grading report", "\n".join(parts)), encoding="utf-8")

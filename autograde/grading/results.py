@@ -14,6 +14,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .records import GraderError, Result
+
 GRADES_COLUMNS = ["student_id", "assignment", "score", "max_score", "flags", "seed", "manual_max_score"]
 TESTS_COLUMNS = ["student_id", "assignment", "notebook", "test_id", "score", "max_score", "message", "seed", "flags"]
 
@@ -48,13 +50,25 @@ def read_json(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def all_results(out: Path, known: set[str]) -> list[dict]:
+def read_record(path: Path) -> Result | GraderError | None:
+    """The record at ``path``: a :class:`Result`, or the :class:`GraderError` written in its place;
+    ``None`` if there is none, or none this version can read (a rerun grades that submission again)."""
+    data = read_json(path)
+    if data is None:
+        return None
+    try:
+        return GraderError.from_json(data) if "grader_error" in data else Result.from_json(data)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def all_results(out: Path, known: set[str]) -> list[Result]:
     """Every result in ``out`` of the assignments in ``known`` (this run's and earlier runs'), by
-    path; a grader error is not a result."""
+    path; a grader error is not a result, nor a file that holds none."""
     found = []
     for path in sorted((out / "results").glob("*/*.json")):
-        r = read_json(path)
-        if r is not None and "grader_error" not in r and r.get("assignment") in known:
+        r = read_record(path)
+        if isinstance(r, Result) and r.assignment in known:
             found.append(r)
     return found
 
@@ -82,31 +96,25 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
-def grade_rows(results: list[dict]) -> list[dict]:
-    rows = []
-    for r in sorted(results, key=lambda r: (r["student_id"], r["assignment"])):
-        rows.append({
-            "student_id": r["student_id"], "assignment": r["assignment"], "score": num(r["score"]),
-            "max_score": num(r["max_score"]), "flags": ";".join(r["flags"]),
-            "seed": ";".join(str(nb["seed"]) for nb in r["notebooks"]),
-            "manual_max_score": num(r.get("manual_max_score", 0)),
-        })
-    return rows
+def _by_submission(results: list[Result]) -> list[Result]:
+    return sorted(results, key=lambda r: (r.student_id, r.assignment))
 
 
-def test_rows(results: list[dict]) -> list[dict]:
-    rows = []
-    for r in sorted(results, key=lambda r: (r["student_id"], r["assignment"])):
-        for nb in r["notebooks"]:  # notebooks and tests in the solution's order
-            for t in nb["tests"]:
-                rows.append({
-                    "student_id": r["student_id"], "assignment": r["assignment"], "notebook": nb["notebook"],
-                    "test_id": t["test_id"], "score": num(t["score"]), "max_score": num(t["max_score"]),
-                    "message": t["message"], "seed": nb["seed"], "flags": ";".join(t["flags"]),
-                })
-    return rows
+def grade_rows(results: list[Result]) -> list[dict]:
+    return [{"student_id": r.student_id, "assignment": r.assignment, "score": num(r.score),
+             "max_score": num(r.max_score), "flags": ";".join(r.flags),
+             "seed": ";".join(str(nb.seed) for nb in r.notebooks), "manual_max_score": num(r.manual_max_score)}
+            for r in _by_submission(results)]
 
 
-def write_csvs(out: Path, results: list[dict]) -> None:
+def test_rows(results: list[Result]) -> list[dict]:
+    return [{"student_id": r.student_id, "assignment": r.assignment, "notebook": nb.notebook,
+             "test_id": t.test_id, "score": num(t.score), "max_score": num(t.max_score),
+             "message": t.message, "seed": nb.seed, "flags": ";".join(t.flags)}
+            for r in _by_submission(results)
+            for nb in r.notebooks for t in nb.tests]  # notebooks and tests in the solution's order
+
+
+def write_csvs(out: Path, results: list[Result]) -> None:
     _write_csv(out / "grades.csv", GRADES_COLUMNS, grade_rows(results))
     _write_csv(out / "tests.csv", TESTS_COLUMNS, test_rows(results))

@@ -20,7 +20,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..notebook import namespace_of
@@ -29,7 +29,7 @@ from . import isolation, refcache
 from . import results as R
 from .grader import job_seed, make_plan, safe_grade_job, secret_label, submission_key
 from .publish import DEFAULT_DEADLINES
-from .records import Job, Limits
+from .records import GraderError, Job, Limits, Result
 from .scoring import DEFAULT_POLICY, POLICIES, after_of, as_scored, rescore
 from .submissions import read_files, read_notebooks
 
@@ -169,11 +169,11 @@ def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout
     t_grade = time.perf_counter() - t_start
 
     pairs = {(s, a) for s in batch.students for a in batch.assignments}
-    missing = sorted(f"{s}/{a}" for s, a in pairs if (R.read_json(R.result_path(out, s, a)) or {"grader_error": 1}).get("grader_error"))
+    missing = sorted(f"{s}/{a}" for s, a in pairs if not isinstance(R.read_record(R.result_path(out, s, a)), Result))
     # Everything in OUT is published: grading one --assignment or --student keeps the rows, pages
     # and exports of the others graded before.
     every = R.all_results(out, set(assignments()))
-    plans = {a: batch.plans.get(a) or make_plan(a) for a in {r["assignment"] for r in every}}
+    plans = {a: batch.plans.get(a) or make_plan(a) for a in {r.assignment for r in every}}
     from .publish import Publishing, publish
 
     seconds = publish(out, every, plans, batch.students, Publishing(
@@ -184,7 +184,7 @@ def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout
                "workers": workers, "dask": dask or "", "seed": seed_label, "timeout": timeout, "memory": memory,
                "policy": policy, "lms": lms, "submissions": str(submissions.resolve()), "students": students or []}
     R.write_json_atomic(out / "run.json", summary)
-    flagged = sum(1 for r in every if r["flags"])
+    flagged = sum(1 for r in every if r.flags)
     log(f"autograde grade: {len(every)} submission(s) in {out}/grades.csv ({flagged} flagged), "
         f"{len(batch.jobs) - len(errors)} graded now in {t_grade:.1f} s")
     if missing:
@@ -243,13 +243,13 @@ def _plan(submissions: Path, out: Path, only, students, force: bool, seed, secre
             nbs, unsafe = read_notebooks(submissions / student / a)
             key = submission_key(seed_label, plans[a], nbs)
             path = R.result_path(out, student, a)
-            old = R.read_json(path)
-            if (not force and old and "grader_error" not in old
-                    and old.get("key") in (key, submission_key(seed_label, as_scored(plans[a], old), nbs))):
+            old = R.read_record(path)
+            if (not force and isinstance(old, Result)
+                    and old.key in (key, submission_key(seed_label, as_scored(plans[a], old), nbs))):
                 batch.reused.append((student, a))  # the same notebooks and seed; the points may differ
-                new = dict(rescore(old, plans[a], policy, afters[a]), key=key)
+                new = replace(rescore(old, plans[a], policy, afters[a]), key=key)
                 if new != old:
-                    R.write_json_atomic(path, new)
+                    R.write_json_atomic(path, new.to_json())
                     batch.rescored.append((student, a))
                 continue
             batch.jobs.append(Job(student_id=student, assignment=a, plan=plans[a].slim(), notebooks=nbs,
@@ -319,17 +319,18 @@ def _run(jobs: list[Job], out: Path, workers: int, dask: str | None, progress: b
             job = futures[fut]
             label = f"{job.student_id}/{job.assignment}"
             try:
-                res = fut.result()
+                data = fut.result()
+                res = GraderError.from_json(data) if "grader_error" in data else Result.from_json(data)
             except Exception as exc:  # noqa: BLE001 - a worker died: that submission is retried next run
-                res = {"grader_error": f"{type(exc).__name__}: {exc}"}
-            if "grader_error" in res:
-                errors.append(f"{label}: {res['grader_error']}")
-                log(f"autograde grade: grader error on {label}: {res['grader_error']}")
+                res = GraderError(job.student_id, job.assignment, f"{type(exc).__name__}: {exc}")
+            if isinstance(res, GraderError):
+                errors.append(f"{label}: {res.grader_error}")
+                log(f"autograde grade: grader error on {label}: {res.grader_error}")
             else:
                 res = rescore(res, plans[job.assignment], policy)
-                R.write_json_atomic(R.result_path(out, job.student_id, job.assignment), res)
-                if res["flags"]:
-                    bar.set_postfix_str(f"{label}: {';'.join(res['flags'])}", refresh=False)
+                R.write_json_atomic(R.result_path(out, job.student_id, job.assignment), res.to_json())
+                if res.flags:
+                    bar.set_postfix_str(f"{label}: {';'.join(res.flags)}", refresh=False)
             bar.update(1)
     finally:
         bar.close()

@@ -15,11 +15,10 @@ the plan's points and the policy:
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import replace
 
 from ..paths import load_tests
-from .records import Plan
+from .records import Plan, Result
 
 POLICIES = ("charge", "waive")
 DEFAULT_POLICY = "charge"
@@ -53,57 +52,49 @@ def after_of(assignment: str) -> dict[str, tuple[str, ...]]:
     return {tid: tuple(t.after) for tid, t in load_tests(assignment).items()}
 
 
-def as_scored(plan: Plan, result: dict) -> Plan:
+def as_scored(plan: Plan, result: Result) -> Plan:
     """``plan`` with each test's points as ``result`` was scored with (its tests' ``max_score``):
     the plan a result's key was computed from when only test points changed since."""
-    scored = {(nb["notebook"], t["test_id"]): t["max_score"] for nb in result["notebooks"] for t in nb["tests"]}
+    scored = {(nb.notebook, t.test_id): t.max_score for nb in result.notebooks for t in nb.tests}
     return replace(plan, notebooks=tuple(
         replace(nb, tests=tuple((tid, scored.get((nb.name, tid), pts)) for tid, pts in nb.tests)) for nb in plan.notebooks))
 
 
-def rescore(result: dict, plan: Plan, policy: str = DEFAULT_POLICY,
-            after: dict[str, tuple[str, ...]] | None = None) -> dict:
-    """A copy of ``result`` scored with ``plan``'s points under ``policy``: each test's
-    ``max_score`` and ``score``, the totals, ``manual_max_score`` and ``policy`` (recorded only
-    when it is not the default, so a default run's records keep their shape)."""
+def rescore(result: Result, plan: Plan, policy: str = DEFAULT_POLICY,
+            after: dict[str, tuple[str, ...]] | None = None) -> Result:
+    """``result`` scored with ``plan``'s points under ``policy``: each test's ``max_score`` and
+    ``score``, the totals, ``manual_max_score`` and ``policy`` (recorded only when it is not the
+    default, so a default run's records keep their shape)."""
     if policy not in POLICIES:
         raise ValueError(f"unknown dependent-failure policy {policy!r} (one of {', '.join(POLICIES)})")
-    after = after_of(result["assignment"]) if after is None else after
-    r = copy.deepcopy(result)
+    after = after_of(result.assignment) if after is None else after
     points = {(nb.name, tid): pts for nb in plan.notebooks for tid, pts in nb.tests}
-    for nb in r["notebooks"]:
-        passed = {t["test_id"]: bool(t.get("passed")) for t in nb["tests"]}
-        for t in nb["tests"]:
-            t["max_score"] = points.get((nb["notebook"], t["test_id"]), t["max_score"])
-            t.pop("waived_by", None)
-            waived = [] if t.get("passed") or policy != "waive" or t.get("flags") else \
-                failed_prerequisites(after, t["test_id"], passed)
-            if waived:
-                t["waived_by"] = waived[0]
-            t["score"] = t["max_score"] if t.get("passed") or waived else 0.0
-    r["score"] = sum(t["score"] for nb in r["notebooks"] for t in nb["tests"])
-    r["max_score"] = plan.max_score
-    r["manual_max_score"] = plan.manual_max_score
-    if policy == DEFAULT_POLICY:
-        r.pop("policy", None)
-    else:
-        r["policy"] = policy
-    return r
+
+    def scored(nb, t, passed):
+        waived = [] if t.passed or policy != "waive" or t.flags else failed_prerequisites(after, t.test_id, passed)
+        max_score = points.get((nb.notebook, t.test_id), t.max_score)
+        return replace(t, max_score=max_score, score=max_score if t.passed or waived else 0.0,
+                       waived_by=waived[0] if waived else None)
+
+    notebooks = tuple(replace(nb, tests=tuple(scored(nb, t, {u.test_id: u.passed for u in nb.tests}) for t in nb.tests))
+                      for nb in result.notebooks)
+    return replace(result, notebooks=notebooks, score=sum(t.score for nb in notebooks for t in nb.tests),
+                   max_score=plan.max_score, manual_max_score=plan.manual_max_score,
+                   policy=None if policy == DEFAULT_POLICY else policy)
 
 
-def total(result: dict, plan: Plan, hand: dict | None = None, late_fraction: float = 0.0) -> dict:
+def total(result: Result, plan: Plan, hand: dict | None = None, late_fraction: float = 0.0) -> dict:
     """The submission's grade: autograded points (a hand score given to a test cell in Formgrader
     replaces the autograder's, as in nbgrader), hand-graded points, extra credit, and the late
     penalty, a fraction of the possible points (as Canvas's late policy deducts), never below zero.
     ``pending``: hand-graded cells not graded yet (they count 0 until they are)."""
     hand = hand or {}
     auto = 0.0
-    for nb in result["notebooks"]:
-        scores = hand.get(nb["notebook"], {}).get("scores", {})
-        for t in nb["tests"]:
-            cell = f"test_{t['test_id']}"
-            given = scores.get(cell, [None])[0]
-            auto += float(given) if given is not None else float(t["score"])
+    for nb in result.notebooks:
+        scores = hand.get(nb.notebook, {}).get("scores", {})
+        for t in nb.tests:
+            given = scores.get(f"test_{t.test_id}", [None])[0]
+            auto += float(given) if given is not None else float(t.score)
     by_hand = extra = 0.0
     for h in hand.values():
         extra += sum(float(bonus or 0) for _, _, bonus in h.get("scores", {}).values())
@@ -115,9 +106,9 @@ def total(result: dict, plan: Plan, hand: dict | None = None, late_fraction: flo
                 pending.append(cell)
             else:
                 by_hand += float(scores[cell][0])
-    possible = float(result["max_score"]) + float(result.get("manual_max_score", 0))
+    possible = float(result.max_score) + float(result.manual_max_score)
     earned = auto + by_hand + extra
     penalty = min(late_fraction * possible, earned)
     return {"auto": auto, "hand": by_hand, "extra": extra, "penalty": penalty, "total": earned - penalty,
             "possible": possible,
-            "hand_possible": float(result.get("manual_max_score", 0)), "pending": pending}
+            "hand_possible": float(result.manual_max_score), "pending": pending}

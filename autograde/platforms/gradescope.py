@@ -37,6 +37,9 @@ import time
 import zipfile
 from pathlib import Path
 
+from ..grading.records import Result
+from ..grading.results import read_record
+
 ROOT_ENV = "AUTOGRADE_GRADESCOPE_ROOT"
 CONFIG = "gradescope.json"
 FORMAT = 1
@@ -247,33 +250,31 @@ def _flags_text(flags: list[str]) -> str:
     return "\n".join(f"flag {f}: {FLAG_TEXT.get(f, '')}" for f in flags)
 
 
-def to_results(result: dict, visible: dict[str, dict | None], *, elapsed: float, notes: list[str] = ()) -> dict:
+def to_results(result: Result, visible: dict[str, dict | None], *, elapsed: float, notes: list[str] = ()) -> dict:
     """Gradescope's results.json from one ``grade`` result (``results/<student>/<assignment>.json``)
     and, per notebook, ``validate``'s visible-case verdicts (None: not needed, every case passed,
     or the notebook could not be run)."""
     tests = []
-    many = len(result.get("notebooks", [])) > 1
-    summary = [f"Autograded {result['assignment']}: each test's visible cases are shown now; its points, "
+    many = len(result.notebooks) > 1
+    summary = [f"Autograded {result.assignment}: each test's visible cases are shown now; its points, "
                "computed on the visible and the hidden cases, are shown when grades are published."]
     summary += [f"Note: {n}." for n in notes]
-    for nb in result.get("notebooks", []):
-        name = nb.get("notebook") or nb.get("file") or ""
+    for nb in result.notebooks:
+        name = nb.notebook or nb.file or ""
         prefix = f"{name}: " if many else ""
-        status = nb.get("status")
-        unreadable = status in ("invalid-notebook", "missing")
+        unreadable = nb.status in ("invalid-notebook", "missing")
         if unreadable:
-            first = next((t.get("message") for t in nb.get("tests", []) if t.get("message")), "")
-            summary.append(f"{name}: {FLAG_TEXT.get(status, status)} {first}".strip()
+            first = next((t.message for t in nb.tests if t.message), "")
+            summary.append(f"{name}: {FLAG_TEXT.get(nb.status, nb.status)} {first}".strip()
                            + " Nothing in it could be graded: upload the notebook again (File > Download as .ipynb).")
-        for a in nb.get("advice", []):  # advice runs on the visible cases only
+        for a in nb.advice:  # advice runs on the visible cases only
             summary.append(f"Advice (no points): {a.get('message', '')}")
         seen = (visible or {}).get(name)
-        for t in nb.get("tests", []):
-            tid = t["test_id"]
-            passed = bool(t.get("passed"))
+        for t in nb.tests:
+            tid = t.test_id
             if unreadable:
-                v_status, v_out = "failed", t.get("message", "")
-            elif passed:  # the same words as a test whose hidden cases failed: nothing told before publication
+                v_status, v_out = "failed", t.message
+            elif t.passed:  # the same words as a test whose hidden cases failed: nothing told before publication
                 v_status, v_out = "passed", VISIBLE_PASS
             elif seen and tid in seen:
                 v = seen[tid]
@@ -285,27 +286,26 @@ def to_results(result: dict, visible: dict[str, dict | None], *, elapsed: float,
             if v_status:
                 entry["status"] = v_status
             tests.append(entry)
-            full = t.get("message") or f"Passed every case, visible and hidden ({t.get('cases')} cases)."
-            if t.get("flags"):
-                full += "\n" + _flags_text(t["flags"])
-            tests.append({"name": f"{prefix}{tid}: score (visible and hidden cases)", "score": float(t["score"]),
-                          "max_score": float(t["max_score"]), "status": "passed" if passed else "failed",
+            full = t.message or f"Passed every case, visible and hidden ({t.cases} cases)."
+            if t.flags:
+                full += "\n" + _flags_text(list(t.flags))
+            tests.append({"name": f"{prefix}{tid}: score (visible and hidden cases)", "score": float(t.score),
+                          "max_score": float(t.max_score), "status": "passed" if t.passed else "failed",
                           "output": full, "visibility": "after_published"})
-    flags = list(result.get("flags", []))
+    flags = list(result.flags)
     if flags:
-        details = [m for nb in result.get("notebooks", []) for m in [e[1] if isinstance(e, (list, tuple)) else str(e)
-                                                                      for e in nb.get("events", [])] + list(nb.get("tamper", []))]
+        details = [m for nb in result.notebooks for m in [m for _, m in nb.events] + list(nb.tamper)]
         tests.append({"name": "Flags", "output": _flags_text(flags) + ("\n\nWhat the grader saw:\n" + "\n".join(details) if details else ""),
                       "visibility": "after_published"})
     return {
-        "score": float(result.get("score", 0.0)),
+        "score": float(result.score),
         "execution_time": round(elapsed, 2),
         "output": "\n".join(summary),
         "stdout_visibility": "hidden",
         "tests": tests,
-        "extra_data": {"assignment": result.get("assignment"), "student_id": result.get("student_id"),
-                       "max_score": result.get("max_score"), "flags": flags,
-                       "seeds": {nb.get("notebook"): nb.get("seed") for nb in result.get("notebooks", [])}},
+        "extra_data": {"assignment": result.assignment, "student_id": result.student_id,
+                       "max_score": result.max_score, "flags": flags,
+                       "seeds": {nb.notebook: nb.seed for nb in result.notebooks}},
     }
 
 
@@ -346,23 +346,22 @@ def run(root: Path | None = None) -> int:
                    "--no-progress", "--seed", str(seed), "--timeout", f"{timeout:g}", "--memory", memory,
                    "--assignment", assignment, "--force", *sandbox, cwd=source, timeout=limit)
     print(r.stdout + r.stderr)  # ROOT/results/stdout: for the instructor
-    result_path = out / "results" / sid / f"{assignment}.json"
-    if not result_path.is_file():
+    result = read_record(out / "results" / sid / f"{assignment}.json")
+    if not isinstance(result, Result):
         _write(root / "results", {
             "score": 0.0, "execution_time": round(time.perf_counter() - t0, 2), "stdout_visibility": "hidden",
             "output": ("The autograder could not grade this submission: a grader-side error, not a verdict on your "
                        "code. Resubmit, or tell your instructor."), "tests": [],
             "extra_data": {"assignment": assignment, "grade_exit_status": r.returncode}})
         return 1
-    result = json.loads(result_path.read_text())
-    if any(nb.get("status") == "missing" for nb in result.get("notebooks", [])):
+    if any(nb.status == "missing" for nb in result.notebooks):
         notes.append("expected " + ", ".join(notebooks) + "; uploaded: " + (", ".join(uploaded) or "nothing"))
     visible: dict[str, dict | None] = {}
-    for nb in result.get("notebooks", []):
-        name = nb.get("notebook") or nb.get("file")
-        if nb.get("status") != "graded" or all(t.get("passed") for t in nb.get("tests", [])):
+    for nb in result.notebooks:
+        name = nb.notebook or nb.file
+        if nb.status != "graded" or all(t.passed for t in nb.tests):
             continue
-        v = _autograde("validate", str(folder / name), "--seed", str(nb["seed"]), "--assignment", assignment,
+        v = _autograde("validate", str(folder / name), "--seed", str(nb.seed), "--assignment", assignment,
                        "--timeout", f"{timeout:g}", "--memory", memory, cwd=source, timeout=limit)
         visible[name] = parse_validate(v.stdout) if v.returncode in (0, 1) else None
     _write(root / "results", to_results(result, visible, elapsed=time.perf_counter() - t0, notes=notes))
