@@ -111,9 +111,14 @@ def framework_dirs() -> list[str]:
     return sorted(set(out))
 
 
+def sandbox_uid(pid: int) -> int:
+    """The dedicated uid of the servers (and their student processes) a root process ``pid`` starts."""
+    return UID_BASE + pid % 100_000_000
+
+
 def grader_uid() -> int | None:
     """The uid the servers of this process run as: a dedicated one when root, else ours (None)."""
-    return UID_BASE + os.getpid() % 100_000_000 if os.geteuid() == 0 else None
+    return sandbox_uid(os.getpid()) if os.geteuid() == 0 else None
 
 
 def _others_can_enter(path: str) -> bool:
