@@ -75,3 +75,24 @@ def test_plan_round_trip_slim_and_digest():
 def test_grader_error_round_trip():
     err = GraderError("ann", "batch_norm", "OSError: disk full", "Traceback ...")
     assert GraderError.from_json(json.loads(json.dumps(err.to_json()))) == err
+
+
+def test_results_read_back_typed_and_a_file_that_holds_none_is_named(tmp_path):
+    """OUT's results come back as Result records; a grader error is none, and a file that holds no
+    record (cut short, or from another version) is skipped with its path said, so a row missing
+    from the outputs has a reason on screen."""
+    from autograde.grading import results as R
+
+    good = json.loads(WRITTEN_BEFORE[0].read_text())
+    for student, data in {"a": good, "b": {**good, "surprise": 1}, "c": {"grader_error": "boom", "student_id": "c",
+                                                                       "assignment": good["assignment"]}}.items():
+        R.write_json_atomic(R.result_path(tmp_path, student, good["assignment"]), data)
+    cut = R.result_path(tmp_path, "d", good["assignment"])
+    cut.parent.mkdir()
+    cut.write_text('{"format": 1, "student_id"')  # cut short
+    said = []
+    found = R.all_results(tmp_path, {good["assignment"]}, log=said.append)
+    assert [type(r) for r in found] == [Result] and found[0] == Result.from_json(good)
+    assert isinstance(R.read_record(R.result_path(tmp_path, "c", good["assignment"])), GraderError)
+    assert len(said) == 2 and "/b/" in said[0] and "/d/" in said[1] and "grades that submission again" in said[0]
+    assert R.all_results(tmp_path, {"another"}) == []

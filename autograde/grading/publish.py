@@ -86,7 +86,7 @@ def publish_command(out: str | Path, *, submissions: str | Path | None = None, g
     from .grader import make_plan
 
     out = Path(out)
-    every = R.all_results(out, set(assignments()))
+    every = R.all_results(out, set(assignments()), log=log)
     if not every:
         raise UsageError(f"no graded submissions in {out} (run `python -m autograde grade` first)")
     run = R.read_json(out / "run.json") or {}

@@ -62,12 +62,16 @@ def read_record(path: Path) -> Result | GraderError | None:
         return None
 
 
-def all_results(out: Path, known: set[str]) -> list[Result]:
+def all_results(out: Path, known: set[str], log=None) -> list[Result]:
     """Every result in ``out`` of the assignments in ``known`` (this run's and earlier runs'), by
-    path; a grader error is not a result, nor a file that holds none."""
+    path; a grader error is not a result. A file that holds no record is skipped, and ``log``
+    names it: its submission is then missing from every output until it is graded again."""
     found = []
     for path in sorted((out / "results").glob("*/*.json")):
         r = read_record(path)
+        if r is None and log is not None:
+            log(f"autograde: {path} holds no result this version can read: skipped (`grade` grades that "
+                f"submission again)")
         if isinstance(r, Result) and r.assignment in known:
             found.append(r)
     return found

@@ -172,7 +172,7 @@ def grade(submissions: str | Path, out: str | Path, *, workers: int = 2, timeout
     missing = sorted(f"{s}/{a}" for s, a in pairs if not isinstance(R.read_record(R.result_path(out, s, a)), Result))
     # Everything in OUT is published: grading one --assignment or --student keeps the rows, pages
     # and exports of the others graded before.
-    every = R.all_results(out, set(assignments()))
+    every = R.all_results(out, set(assignments()), log=log)
     plans = {a: batch.plans.get(a) or make_plan(a) for a in {r.assignment for r in every}}
     from .publish import Publishing, publish
 
