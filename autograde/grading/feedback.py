@@ -13,9 +13,8 @@ rebuilds it after hand grading.
 from __future__ import annotations
 
 import html
-from pathlib import Path
-
 from dataclasses import replace
+from pathlib import Path
 
 from .records import NotebookResult, Plan, PlanNotebook, Result, TestRecord
 from .results import num

@@ -22,8 +22,8 @@ import warnings
 from pathlib import Path
 
 from ..paths import put_venv_on_path
-from .submissions import UnsafeFile, read_regular
 from .records import Result, TestRecord
+from .submissions import UnsafeFile, read_regular
 
 
 def _db_url(target: str) -> str:

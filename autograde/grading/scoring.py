@@ -76,8 +76,11 @@ def rescore(result: Result, plan: Plan, policy: str = DEFAULT_POLICY,
         return replace(t, max_score=max_score, score=max_score if t.passed or waived else 0.0,
                        waived_by=waived[0] if waived else None)
 
-    notebooks = tuple(replace(nb, tests=tuple(scored(nb, t, {u.test_id: u.passed for u in nb.tests}) for t in nb.tests))
-                      for nb in result.notebooks)
+    def notebook(nb):
+        passed = {t.test_id: t.passed for t in nb.tests}
+        return replace(nb, tests=tuple(scored(nb, t, passed) for t in nb.tests))
+
+    notebooks = tuple(notebook(nb) for nb in result.notebooks)
     return replace(result, notebooks=notebooks, score=sum(t.score for nb in notebooks for t in nb.tests),
                    max_score=plan.max_score, manual_max_score=plan.manual_max_score,
                    policy=None if policy == DEFAULT_POLICY else policy)

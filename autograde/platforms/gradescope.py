@@ -246,7 +246,7 @@ def parse_validate(text: str) -> dict[str, dict]:
     return verdicts
 
 
-def _flags_text(flags: list[str]) -> str:
+def _flags_text(flags) -> str:
     return "\n".join(f"flag {f}: {FLAG_TEXT.get(f, '')}" for f in flags)
 
 
@@ -288,7 +288,7 @@ def to_results(result: Result, visible: dict[str, dict | None], *, elapsed: floa
             tests.append(entry)
             full = t.message or f"Passed every case, visible and hidden ({t.cases} cases)."
             if t.flags:
-                full += "\n" + _flags_text(list(t.flags))
+                full += "\n" + _flags_text(t.flags)
             tests.append({"name": f"{prefix}{tid}: score (visible and hidden cases)", "score": float(t.score),
                           "max_score": float(t.max_score), "status": "passed" if t.passed else "failed",
                           "output": full, "visibility": "after_published"})
